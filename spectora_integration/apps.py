@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SpectoraIntegrationConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "spectora_integration"
+    verbose_name = "Spectora"

@@ -1,0 +1,83 @@
+"""Reads shared by pages and the API. Every one is scoped to a company."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from workorders.models import (
+    ActivityEvent,
+    Assignment,
+    Company,
+    Employee,
+    LineItem,
+    ReportType,
+    Service,
+    Workorder,
+)
+
+
+def workorder_list(
+    company: Company,
+    *,
+    search: str = "",
+    status: str = "",
+    origin: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    inspector: int | None = None,
+) -> QuerySet[Workorder]:
+    """Workorders with everything a list row shows, in a constant number of queries."""
+    qs = (
+        Workorder.objects.filter(company=company)
+        .select_related("spectora_link")
+        .prefetch_related(
+            Prefetch(
+                "assignments",
+                queryset=Assignment.objects.select_related("employee").order_by("-primary", "id"),
+            ),
+            Prefetch("line_items", queryset=LineItem.objects.select_related("service")),
+        )
+    )
+    search = (search or "").strip()
+    if search:
+        condition = Q(address__icontains=search) | Q(client_name__icontains=search)
+        digits = search.upper().removeprefix("WO-")
+        if digits.isdigit():
+            condition |= Q(number=int(digits))
+        qs = qs.filter(condition)
+    if status:
+        qs = qs.filter(status=status)
+    if origin:
+        qs = qs.filter(origin=origin)
+    if date_from:
+        qs = qs.filter(scheduled_at__date__gte=date_from)
+    if date_to:
+        qs = qs.filter(scheduled_at__date__lte=date_to)
+    if inspector:
+        qs = qs.filter(assignments__employee_id=inspector)
+    return qs.order_by("-scheduled_at", "-number")
+
+
+def workorder_get(company: Company, pk) -> Workorder:
+    """One workorder of this company, or Workorder.DoesNotExist (another company's id too)."""
+    return workorder_list(company).get(pk=pk)
+
+
+def activity_for(workorder: Workorder) -> QuerySet[ActivityEvent]:
+    return ActivityEvent.objects.filter(
+        company_id=workorder.company_id, workorder=workorder
+    ).select_related("actor")
+
+
+def employee_list(company: Company) -> QuerySet[Employee]:
+    return Employee.objects.filter(company=company)
+
+
+def service_list(company: Company) -> QuerySet[Service]:
+    return Service.objects.filter(company=company).prefetch_related("report_types")
+
+
+def report_type_list(company: Company) -> QuerySet[ReportType]:
+    return ReportType.objects.filter(company=company)
