@@ -249,9 +249,9 @@ def workorder_update(
         locked.version += 1
         locked.save()
         _replace_children(locked, assignees, line_items)
+        what = ", ".join(f.replace("_", " ") for f in changed)
         activity_record(
-            locked.company, locked, user, verb,
-            f"{_actor_name(user)} {verb} {locked}: {', '.join(f.replace('_', ' ') for f in changed)}.",
+            locked.company, locked, user, verb, f"{_actor_name(user)} {verb} {locked}: {what}.",
             fields=changed,
         )
         _after_change(locked, user, changed)

@@ -1,0 +1,45 @@
+import pytest
+
+from tests.factories import CompanyFactory, member
+from workorders.models import Role
+
+
+@pytest.fixture(autouse=True)
+def _no_axes_lockouts(settings):
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def company(db):
+    return CompanyFactory(name="Acme Inspections", slug="acme-test")
+
+
+@pytest.fixture
+def other_company(db):
+    return CompanyFactory(name="Other Inspections", slug="other-test")
+
+
+@pytest.fixture
+def admin_user(company):
+    return member(company, Role.ADMIN, username="acme-admin")
+
+
+@pytest.fixture
+def office_user(company):
+    return member(company, Role.OFFICE_STAFF, username="acme-office")
+
+
+@pytest.fixture
+def scheduler_user(company):
+    return member(company, Role.SCHEDULER, username="acme-scheduler")
+
+
+@pytest.fixture
+def other_admin(other_company):
+    return member(other_company, Role.ADMIN, username="other-admin-test")
+
+
+@pytest.fixture
+def office_client(client, office_user):
+    client.force_login(office_user)
+    return client
