@@ -1,12 +1,181 @@
-from rest_framework.pagination import PageNumberPagination
-from rest_framework.views import exception_handler as drf_exception_handler
+"""REST API for workorders and the catalogue. Thin: selectors to read, services to write."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from workorders import permissions, selectors, services
+from workorders.errors import ValidationFailed
+from workorders.models import Employee, Origin, ReportType, Service, Workorder, WorkorderStatus
+from workorders.serializers import (
+    CancelSerializer,
+    EmployeeSerializer,
+    ReportTypeSerializer,
+    ServiceSerializer,
+    WorkorderSerializer,
+)
 
 
-class StandardPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
+class ObtainTokenView(ObtainAuthToken):
+    """`{"username", "password"}` to `{"token"}`."""
 
 
-def exception_handler(exc, context):
-    return drf_exception_handler(exc, context)
+class CompanyScopedMixin:
+    """Every queryset is the caller's company's; another company's id is a 404."""
+
+    lookup_value_regex = r"\d+"
+
+    @property
+    def company(self):
+        company = permissions.company_of(self.request.user)
+        if company is None:
+            raise PermissionDenied("Your account is not part of a company.")
+        return company
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if permissions.membership_of(self.request.user) is not None:
+            context["company"] = self.company
+        return context
+
+    def require(self, action_name: str) -> None:
+        if not permissions.user_can(self.request.user, action_name):
+            raise PermissionDenied("Your role does not allow this.")
+
+
+list_filters = [
+    OpenApiParameter("search", str, description="Number, address or client name"),
+    OpenApiParameter("status", str, enum=WorkorderStatus.values),
+    OpenApiParameter("origin", str, enum=Origin.values),
+    OpenApiParameter("date_from", OpenApiTypes.DATE),
+    OpenApiParameter("date_to", OpenApiTypes.DATE),
+    OpenApiParameter("inspector", int, description="Employee id"),
+]
+
+
+@extend_schema(tags=["workorders"])
+class WorkorderViewSet(
+    CompanyScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = WorkorderSerializer
+    queryset = Workorder.objects.none()  # for the schema; get_queryset scopes to the company
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        params = self.request.query_params
+        filters = {k: params.get(k, "") for k in ("search", "status", "origin")}
+        for key in ("date_from", "date_to"):
+            filters[key] = _parse_date(params.get(key), key)
+        inspector = params.get("inspector")
+        if inspector:
+            if not inspector.isdigit():
+                raise ValidationFailed(
+                    "inspector must be an id.", fields={"inspector": ["Enter an id."]}
+                )
+            filters["inspector"] = int(inspector)
+        for key, choices in (("status", WorkorderStatus.values), ("origin", Origin.values)):
+            if filters[key] and filters[key] not in choices:
+                raise ValidationFailed(
+                    f"Unknown {key}.", fields={key: [f"Choose one of: {', '.join(choices)}."]}
+                )
+        return selectors.workorder_list(self.company, **filters)
+
+    @extend_schema(parameters=list_filters)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def create(self, request, *args, **kwargs):
+        self.require(permissions.CREATE)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        inputs = serializer.service_inputs()
+        inputs.pop("expected_version")
+        workorder = services.workorder_create(
+            company=self.company,
+            user=request.user,
+            form_token=request.headers.get("Idempotency-Key") or None,
+            **inputs,
+        )
+        workorder = selectors.workorder_get(self.company, workorder.pk)
+        return Response(self.get_serializer(workorder).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        self.require(permissions.EDIT)
+        workorder = self.get_object()
+        serializer = self.get_serializer(workorder, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.workorder_update(workorder, user=request.user, **serializer.service_inputs())
+        workorder = selectors.workorder_get(self.company, workorder.pk)
+        return Response(self.get_serializer(workorder).data)
+
+    @extend_schema(request=None, responses=WorkorderSerializer)
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        self.require(permissions.CONFIRM)
+        workorder = self.get_object()
+        services.workorder_confirm(workorder, user=request.user)
+        return Response(self.get_serializer(selectors.workorder_get(self.company, pk)).data)
+
+    @extend_schema(request=CancelSerializer, responses=WorkorderSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        self.require(permissions.CANCEL)
+        workorder = self.get_object()
+        body = CancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reason = body.validated_data["reason"]
+        services.workorder_cancel(workorder, user=request.user, reason=reason)
+        return Response(self.get_serializer(selectors.workorder_get(self.company, pk)).data)
+
+
+def _parse_date(value, key):
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"{key} must be a date.", fields={key: ["Use the format YYYY-MM-DD."]}
+        ) from None
+
+
+class CatalogueViewSet(CompanyScopedMixin, viewsets.ReadOnlyModelViewSet):
+    selector = None
+
+    def get_queryset(self):
+        return type(self).selector(self.company)
+
+
+@extend_schema(tags=["catalogue"])
+class EmployeeViewSet(CatalogueViewSet):
+    serializer_class = EmployeeSerializer
+    queryset = Employee.objects.none()
+    selector = staticmethod(selectors.employee_list)
+
+
+@extend_schema(tags=["catalogue"])
+class ServiceViewSet(CatalogueViewSet):
+    serializer_class = ServiceSerializer
+    queryset = Service.objects.none()
+    selector = staticmethod(selectors.service_list)
+
+
+@extend_schema(tags=["catalogue"])
+class ReportTypeViewSet(CatalogueViewSet):
+    serializer_class = ReportTypeSerializer
+    queryset = ReportType.objects.none()
+    selector = staticmethod(selectors.report_type_list)
+

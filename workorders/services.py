@@ -126,7 +126,7 @@ def _replace_children(workorder, assignees, line_items) -> None:
         )
 
 
-def _next_number(company: Company) -> int:
+def next_workorder_number(company: Company) -> int:
     Company.objects.filter(pk=company.pk).update(
         last_workorder_number=F("last_workorder_number") + 1
     )
@@ -162,7 +162,7 @@ def workorder_create(
         with transaction.atomic():
             workorder = Workorder.objects.create(
                 company=company,
-                number=_next_number(company),
+                number=next_workorder_number(company),
                 origin=origin,
                 status=status,
                 created_by=user,
