@@ -90,6 +90,9 @@ class SpectoraLink(models.Model):
     remote_updated_at = models.DateTimeField(null=True, blank=True)
     cancel_pending = models.BooleanField(default=False)
     drift_detected_at = models.DateTimeField(null=True, blank=True)
+    # The workorder's lock for Spectora work: claimed with a conditional UPDATE.
+    lease_run_id = models.BigIntegerField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -222,3 +225,13 @@ class InboundWebhook(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.webhook_id}"
+
+
+class RateLimitSlot(models.Model):
+    """The next free call time for one rate-limit key (see ratelimit.py)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    next_at = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return self.key

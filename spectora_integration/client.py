@@ -1,0 +1,425 @@
+"""The one place that speaks HTTP to Spectora (CONTRACT.md section 1).
+
+A change in Spectora's contract touches this file only. Every call has a
+connect and a read timeout, goes through the connection's shared rate limiter,
+and is reported to an optional recorder with its bodies redacted. Failures are
+``SpectoraError`` with ``permanent`` saying whether a retry can help.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from spectora_integration.redaction import redact
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (3.05, 15.0)  # (connect, read) seconds
+PAGE_SIZE = 200
+INCLUDE_ALL = "assignments,line_items,reports"
+
+
+# ---------------------------------------------------------------- errors
+
+class SpectoraError(Exception):
+    """A failed call. ``permanent`` is False when the same call may succeed later."""
+
+    permanent = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        detail: str = "",
+        retry_after: float | None = None,
+        meta: dict | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.retry_after = retry_after
+        self.meta = meta or {}
+
+
+class TransientError(SpectoraError):
+    permanent = False
+
+
+class PermanentError(SpectoraError):
+    permanent = True
+
+
+class ExternalRefTaken(PermanentError):
+    """A create found an inspection with our ``external_ref`` already: link to it."""
+
+    @property
+    def existing_id(self) -> str | None:
+        return self.meta.get("existing_id")
+
+
+_PERSON_MESSAGES = {
+    400: "Spectora rejected the request as malformed ({detail}).",
+    401: "Spectora refused the API key. An admin can enter a new key on the Spectora "
+         "connection page.",
+    403: "The API key is not allowed to do this in Spectora. Check the key's permissions "
+         "in Spectora.",
+    404: "Spectora has no such record ({detail}). It may have been deleted in Spectora.",
+    409: "Spectora reported a conflict: {detail}",
+    422: "Spectora refused the change: {detail}",
+    423: "Someone has this inspection open on the Spectora mobile app (Sync Lock); "
+         "it will be retried.",
+    429: "Spectora asked us to slow down; it will be retried.",
+}
+
+
+def error_from_response(response: requests.Response) -> SpectoraError:
+    """Classify an HTTP error answer (CONTRACT.md: 5xx, 423, 429 transient; 4xx permanent)."""
+    status = response.status_code
+    code, detail, meta = "", "", {}
+    try:
+        first = (response.json().get("errors") or [{}])[0]
+        code = str(first.get("code") or "")
+        detail = str(first.get("detail") or first.get("title") or "")
+        meta = first.get("meta") or {}
+    except (ValueError, AttributeError, IndexError):
+        pass
+    detail = detail or response.reason or f"HTTP {status}"
+    if status >= 500:
+        message = f"Spectora had a server error (HTTP {status}); it will be retried."
+        return TransientError(message, status=status, code=code or "server_error", detail=detail)
+    if status in (423, 429):
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return TransientError(
+            _PERSON_MESSAGES[status], status=status, code=code, detail=detail,
+            retry_after=retry_after,
+        )
+    message = _PERSON_MESSAGES.get(status, "Spectora refused the request: {detail}").format(
+        detail=detail
+    )
+    if status == 409 and code == "external_ref_taken":
+        return ExternalRefTaken(message, status=status, code=code, detail=detail, meta=meta)
+    return PermanentError(message, status=status, code=code, detail=detail, meta=meta)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- records
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    id: str
+    attributes: dict[str, Any]
+
+    @classmethod
+    def parse(cls, data: dict) -> Resource:
+        return cls(type=data["type"], id=str(data["id"]), attributes=data.get("attributes") or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self.attributes.get(key)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    id: str
+    attributes: dict[str, Any]
+    assignments: list[Resource] = field(default_factory=list)
+    line_items: list[Resource] = field(default_factory=list)
+    reports: list[Resource] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, body: dict) -> Inspection:
+        data = body["data"]
+        included = [Resource.parse(r) for r in body.get("included") or []]
+        by_type: dict[str, list[Resource]] = {}
+        for resource in included:
+            by_type.setdefault(resource.type, []).append(resource)
+        return cls(
+            id=str(data["id"]),
+            attributes=data.get("attributes") or {},
+            assignments=by_type.get("assignments", []),
+            line_items=by_type.get("line_items", []),
+            reports=by_type.get("reports", []),
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        return self.attributes.get(key)
+
+    @property
+    def url(self) -> str:
+        return self.attributes.get("url") or ""
+
+    @property
+    def updated_at(self) -> datetime | None:
+        return parse_time(self.attributes.get("updated_at"))
+
+    @property
+    def canceled(self) -> bool:
+        return bool(self.attributes.get("canceled_at"))
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What one call did, safe to store: no key, personal data redacted."""
+
+    method: str
+    path: str
+    status: int | None
+    duration_ms: int
+    request_body: Any
+    response_body: Any
+    error: str = ""
+
+
+Recorder = Callable[[CallRecord], None]
+
+
+# ---------------------------------------------------------------- client
+
+class SpectoraClient:
+    """One per connection. ``limiter`` paces calls across every worker process."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        recorder: Recorder | None = None,
+        limiter=None,
+        session: requests.Session | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = timeout
+        self.recorder = recorder
+        self.limiter = limiter
+        self.session = session or _new_session()
+
+    def __repr__(self) -> str:  # never the key
+        return f"SpectoraClient({self.base_url!r})"
+
+    @classmethod
+    def for_connection(cls, connection, *, recorder: Recorder | None = None, **kwargs):
+        from spectora_integration.ratelimit import limiter_for
+
+        return cls(
+            connection.base_url,
+            connection.api_key,
+            recorder=recorder,
+            limiter=limiter_for(connection),
+            **kwargs,
+        )
+
+    # -- reads
+
+    def inspectors(self) -> list[Resource]:
+        return list(self._collection("/v2/inspectors"))
+
+    def services(self) -> list[Resource]:
+        return list(self._collection("/v2/services"))
+
+    def templates(self) -> list[Resource]:
+        return list(self._collection("/v2/templates"))
+
+    def inspection_get(self, inspection_id: str) -> Inspection:
+        body = self._request(
+            "GET", f"/v2/inspections/{inspection_id}", params={"include": INCLUDE_ALL}
+        )
+        return Inspection.parse(body)
+
+    def inspection_find_by_external_ref(self, external_ref: str) -> Resource | None:
+        body = self._request(
+            "GET", "/v2/inspections", params={"filter[external_ref]": external_ref}
+        )
+        found = [Resource.parse(r) for r in body.get("data") or []]
+        return found[0] if found else None
+
+    def inspections_updated_since(self, since: datetime) -> Iterator[Resource]:
+        return self._collection(
+            "/v2/inspections",
+            {"filter[updated_since]": since.isoformat(), "sort": "updated_at"},
+        )
+
+    # -- writes
+
+    def inspection_create(self, attributes: dict, *, idempotency_key: str) -> Inspection:
+        body = self._request(
+            "POST", "/v2/inspections", json=_document("inspections", attributes),
+            idempotency_key=idempotency_key,
+        )
+        return Inspection.parse(body)
+
+    def inspection_update(self, inspection_id: str, attributes: dict) -> Inspection:
+        body = self._request(
+            "PATCH", f"/v2/inspections/{inspection_id}",
+            json=_document("inspections", attributes, inspection_id),
+        )
+        return Inspection.parse(body)
+
+    def inspection_cancel(self, inspection_id: str, reason: str, *, idempotency_key: str) -> None:
+        self._request(
+            "POST", f"/v2/inspections/{inspection_id}/cancel", json={"reason": reason},
+            idempotency_key=idempotency_key,
+        )
+
+    def child_add(
+        self, inspection_id: str, kind: str, attributes: dict, *, idempotency_key: str
+    ) -> Resource:
+        """Add an assignment, line item or report (``kind`` is the JSON:API type)."""
+        body = self._request(
+            "POST", f"/v2/inspections/{inspection_id}/{kind}", json=_document(kind, attributes),
+            idempotency_key=idempotency_key,
+        )
+        return Resource.parse(body["data"])
+
+    def child_update(self, inspection_id: str, kind: str, child_id: str, attributes: dict):
+        body = self._request(
+            "PATCH", f"/v2/inspections/{inspection_id}/{kind}/{child_id}",
+            json=_document(kind, attributes, child_id),
+        )
+        return Resource.parse(body["data"])
+
+    def child_remove(self, inspection_id: str, kind: str, child_id: str) -> None:
+        self._request("DELETE", f"/v2/inspections/{inspection_id}/{kind}/{child_id}")
+
+    # -- plumbing
+
+    def _collection(self, path: str, params: dict | None = None) -> Iterator[Resource]:
+        page = 1
+        while True:
+            query = dict(params or {}, **{"page[number]": page, "page[size]": PAGE_SIZE})
+            body = self._request("GET", path, params=query)
+            for item in body.get("data") or []:
+                yield Resource.parse(item)
+            if not (body.get("links") or {}).get("next"):
+                return
+            page += 1
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> dict:
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/vnd.api+json",
+        }
+        if json is not None:
+            headers["Content-Type"] = "application/vnd.api+json"
+        if idempotency_key and method == "POST":
+            headers["Idempotency-Key"] = idempotency_key
+        if self.limiter is not None:
+            self.limiter.acquire()
+        started = time.monotonic()
+        response = None
+        error: SpectoraError | None = None
+        body: Any = None
+        try:
+            response = self.session.request(
+                method, self.base_url + path, params=params, json=json, headers=headers,
+                timeout=self.timeout, allow_redirects=False,
+            )
+        except requests.Timeout:
+            error = TransientError(
+                "Spectora did not answer in time; it will be retried.", code="timeout"
+            )
+        except requests.ConnectionError:
+            error = TransientError(
+                f"Could not reach Spectora at {self.base_url}; it will be retried.",
+                code="unreachable",
+            )
+        except requests.RequestException as exc:
+            error = PermanentError(f"The request to Spectora failed: {exc.__class__.__name__}.",
+                                   code="request_failed")
+        if response is not None:
+            if response.status_code >= 300:
+                error = error_from_response(response)
+                body = _json_or_text(response)
+            else:
+                body = _json_or_text(response) if response.content else {}
+                if not isinstance(body, dict):
+                    error = TransientError(
+                        "Spectora sent an answer we could not read; it will be retried.",
+                        status=response.status_code, code="bad_response",
+                    )
+        duration_ms = int((time.monotonic() - started) * 1000)
+        self._record(method, path, params, json, response, body, error, duration_ms)
+        if error is not None:
+            raise error
+        return body
+
+    def _record(self, method, path, params, json, response, body, error, duration_ms) -> None:
+        status = response.status_code if response is not None else None
+        full_path = path
+        if params:
+            full_path += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+        log.info(
+            "spectora %s %s -> %s in %d ms%s", method, full_path, status or "no answer",
+            duration_ms, f" ({error.code})" if error else "",
+        )
+        if self.recorder is None:
+            return
+        secrets = [self._api_key]
+        self.recorder(
+            CallRecord(
+                method=method,
+                path=full_path[:500],
+                status=status,
+                duration_ms=duration_ms,
+                request_body=redact(json, secrets),
+                response_body=redact(body, secrets),
+                error=(error.message if error else "")[:500],
+            )
+        )
+
+
+def _document(kind: str, attributes: dict, resource_id: str | None = None) -> dict:
+    data: dict[str, Any] = {"type": kind, "attributes": attributes}
+    if resource_id is not None:
+        data["id"] = str(resource_id)
+    return {"data": data}
+
+
+def _json_or_text(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:2000]
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

@@ -1,0 +1,87 @@
+"""Apply a plan to Spectora, in order, through the client.
+
+Create is idempotent twice over: the caller searched by ``external_ref``
+first, the POST carries an ``Idempotency-Key`` derived from the workorder, and
+a 409 ``external_ref_taken`` links to the inspection Spectora names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from spectora_integration.client import ExternalRefTaken, Inspection, SpectoraClient
+from spectora_integration.sync import planner
+from spectora_integration.sync.planner import Operation
+
+
+@dataclass
+class Outcome:
+    inspection_id: str | None
+    url: str = ""
+    applied: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    linked_existing: bool = False
+
+
+def create_key(workorder) -> str:
+    return f"attik-create-{workorder.company_id}-{workorder.pk}"
+
+
+def apply_plan(
+    client: SpectoraClient,
+    plan: list[Operation],
+    *,
+    inspection_id: str | None,
+    key_prefix: str,
+    create_idempotency_key: str,
+) -> Outcome:
+    """Run each operation; raises the client's SpectoraError at the first failure.
+
+    ``key_prefix`` makes child POST keys unique per run attempt, so a retried
+    attempt re-plans from a fresh read rather than replaying stale answers.
+    """
+    outcome = Outcome(inspection_id=inspection_id)
+    for index, op in enumerate(plan):
+        if op.op == planner.KEEP_REPORT:
+            outcome.notes.append(op.description)
+            continue
+        if op.op == planner.CREATE_INSPECTION:
+            _create(client, op, outcome, create_idempotency_key)
+            if outcome.linked_existing:
+                # Spectora already had it: the rest of this plan assumed an empty job.
+                return outcome
+            continue
+        assert outcome.inspection_id, "child operation before the inspection exists"
+        _apply_one(client, op, outcome.inspection_id, f"{key_prefix}-{index}")
+        outcome.applied.append(op.description)
+    return outcome
+
+
+def _create(client: SpectoraClient, op: Operation, outcome: Outcome, key: str) -> None:
+    try:
+        created: Inspection = client.inspection_create(op.attributes, idempotency_key=key)
+    except ExternalRefTaken as taken:
+        if not taken.existing_id:
+            raise
+        outcome.inspection_id = taken.existing_id
+        outcome.linked_existing = True
+        outcome.notes.append(
+            f"Spectora already had this job (inspection {taken.existing_id}); linked to it."
+        )
+        return
+    outcome.inspection_id = created.id
+    outcome.url = created.url
+    outcome.applied.append(op.description)
+
+
+def _apply_one(client: SpectoraClient, op: Operation, inspection_id: str, key: str) -> None:
+    if op.op == planner.PATCH_INSPECTION:
+        client.inspection_update(inspection_id, op.attributes)
+        return
+    kind = planner.CHILD_KIND[op.op]
+    if op.op in (planner.ADD_ASSIGNMENT, planner.ADD_LINE_ITEM, planner.ADD_REPORT):
+        client.child_add(inspection_id, kind, op.attributes, idempotency_key=key)
+    elif op.op in (planner.SET_PRIMARY, planner.UPDATE_LINE_ITEM):
+        client.child_update(inspection_id, kind, op.target_id, op.attributes)
+    else:
+        client.child_remove(inspection_id, kind, op.target_id)
