@@ -145,9 +145,7 @@ def workorder_cancelled(workorder: Workorder, *, user) -> None:
     link = SpectoraLink.objects.filter(workorder=workorder).first()
     if link is None:
         return  # never sent to Spectora: nothing there to cancel
-    if not link.linked:
-        SpectoraLink.objects.filter(pk=link.pk).update(cancel_pending=True)
-        return
+    SpectoraLink.objects.filter(pk=link.pk).update(cancel_pending=True)
     sync_request(workorder, user, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
 
 
@@ -269,9 +267,6 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
     run.attempts += 1
     SyncRun.objects.filter(pk=run.pk).update(attempts=run.attempts)
     ineligible = check_eligibility(workorder, for_cancel=run.kind == RunKind.CANCEL)
-    if run.kind == RunKind.CANCEL and ineligible is None and not link.linked:
-        ineligible = Ineligible("not_linked", "There is no Spectora job to cancel yet; it will "
-                                "be cancelled as soon as it exists.")
     if ineligible is not None:
         _finish(run, link, RunState.SKIPPED, ineligible.message, code=ineligible.code)
         return RunState.SKIPPED
@@ -334,6 +329,14 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
 
 
 def _cancel(client: SpectoraClient, workorder: Workorder, link: SpectoraLink) -> dict:
+    if not link.linked:
+        # A create may have reached Spectora without us learning the id.
+        found = client.inspection_find_by_external_ref(planner.external_ref_for(workorder))
+        if found is None:
+            return {"message": "No Spectora job exists yet; it will be cancelled as soon as "
+                               "one is linked.", "applied": []}
+        SpectoraLink.objects.filter(pk=link.pk).update(remote_id=found.id, url=found["url"] or "")
+        link.remote_id = found.id
     reason = workorder.cancel_reason or "Cancelled in Attik"
     client.inspection_cancel(
         link.remote_id, reason,

@@ -43,3 +43,29 @@ def other_admin(other_company):
 def office_client(client, office_user):
     client.force_login(office_user)
     return client
+
+
+# ---------------------------------------------------------------- Spectora sandbox
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    from spectora_integration.sandbox import start_sandbox
+
+    server = start_sandbox()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The sandbox over real HTTP, reset for each test."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
+@pytest.fixture
+def spectora(company, sandbox):
+    """``company`` connected to the sandbox, with linked inspectors and mapped services."""
+    from tests.spectora_fixtures import connect_company
+
+    return connect_company(company, sandbox)

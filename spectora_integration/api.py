@@ -1,0 +1,104 @@
+"""Sync endpoints (CONTRACT.md section 3). Thin: services and selectors do the work."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from spectora_integration import selectors, services
+from spectora_integration.models import RunState, SyncRun, Trigger
+from spectora_integration.serializers import (
+    RetrySerializer,
+    SyncRequestSerializer,
+    SyncRunDetailSerializer,
+    SyncRunSerializer,
+)
+from workorders import permissions
+from workorders import selectors as workorder_selectors
+from workorders.api import CompanyScopedMixin
+
+
+class WorkorderSpectoraMixin(CompanyScopedMixin):
+    def workorder(self, pk):
+        from django.http import Http404
+
+        try:
+            return workorder_selectors.workorder_get(self.company, pk)
+        except workorder_selectors.Workorder.DoesNotExist:
+            raise Http404 from None
+
+
+@extend_schema(tags=["spectora"])
+class SyncView(WorkorderSpectoraMixin, APIView):
+    @extend_schema(
+        request=SyncRequestSerializer,
+        responses={202: inline_serializer("SyncQueued", {"sync_run": SyncRunSerializer()}),
+                   409: inline_serializer("SyncRefused", {"code": serializers.CharField(),
+                                                          "detail": serializers.CharField()})},
+    )
+    def post(self, request, pk):
+        self.require(permissions.SYNC)
+        workorder = self.workorder(pk)
+        body = SyncRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            run = services.sync_request(
+                workorder, request.user, force=body.validated_data["force"],
+                trigger=Trigger.API, strict=True,
+            )
+        except services.SyncRefused as refused:
+            return Response(
+                {"code": refused.ineligible.code, "detail": refused.ineligible.message},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response({"sync_run": SyncRunSerializer(run).data}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["spectora"])
+class PreviewView(WorkorderSpectoraMixin, APIView):
+    @extend_schema(responses=inline_serializer("SyncPreview", {
+        "eligible": serializers.BooleanField(), "code": serializers.CharField(),
+        "reason": serializers.CharField(), "operations": serializers.ListField(),
+    }))
+    def get(self, request, pk):
+        return Response(services.sync_preview(self.workorder(pk)))
+
+
+@extend_schema(tags=["spectora"])
+class SyncRunViewSet(CompanyScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                     viewsets.GenericViewSet):
+    queryset = SyncRun.objects.none()
+
+    def get_serializer_class(self):
+        return SyncRunDetailSerializer if self.action == "retrieve" else SyncRunSerializer
+
+    def get_queryset(self):
+        state = self.request.query_params.get("state", "")
+        if state and state not in RunState.values:
+            from workorders.errors import ValidationFailed
+
+            raise ValidationFailed("Unknown state.", fields={
+                "state": [f"Choose one of: {', '.join(RunState.values)}."]})
+        qs = selectors.sync_run_list(self.company, state=state)
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("calls")
+        return qs
+
+    @extend_schema(parameters=[OpenApiParameter("state", str, enum=RunState.values)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=RetrySerializer,
+                   responses=inline_serializer("Retried", {"retried": serializers.IntegerField()}))
+    @action(detail=False, methods=["post"])
+    def retry(self, request):
+        self.require(permissions.RETRY_SYNCS)
+        body = RetrySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        runs = selectors.failed_run_list(self.company)
+        if not body.validated_data.get("all_failed"):
+            runs = runs.filter(pk__in=body.validated_data["ids"])
+        return Response({"retried": services.sync_retry(runs, request.user)})
