@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/v1/", include("workorders.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("spectora/", include("spectora_integration.urls")),
     path("", include("workorders.urls")),
 ]
