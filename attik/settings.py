@@ -88,6 +88,9 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'attik.sqlite3'}"),
 }
+# Test workers started by the suite point at the suite's test database with this.
+if env.str("ATTIK_DB_NAME", default=""):
+    DATABASES["default"]["NAME"] = env.str("ATTIK_DB_NAME")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -189,6 +192,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Countdowns must stay below the visibility timeout or Redis redelivers.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = env.str("ATTIK_QUEUE", default="attik")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

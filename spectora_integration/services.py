@@ -126,7 +126,9 @@ def _enqueue(run_id: int, countdown: float = 0) -> None:
     from spectora_integration.tasks import run_sync
 
     try:
-        run_sync.apply_async((run_id,), countdown=countdown or None)
+        run_sync.apply_async(
+            (run_id,), countdown=countdown or None, queue=settings.CELERY_TASK_DEFAULT_QUEUE
+        )
     except Exception:  # the broker is down: the outbox sweeper enqueues it later
         log.exception("could not enqueue sync run %s; the sweeper will retry", run_id)
 

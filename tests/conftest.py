@@ -69,3 +69,22 @@ def spectora(company, sandbox):
     from tests.spectora_fixtures import connect_company
 
     return connect_company(company, sandbox)
+
+
+# ---------------------------------------------------------------- real Celery worker
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real worker on its own queue, against the test database (session-wide)."""
+    from django.conf import settings as django_settings
+
+    from tests.worker import WorkerProcess, unique_queue
+
+    queue = unique_queue()
+    original = django_settings.CELERY_TASK_DEFAULT_QUEUE
+    django_settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    with django_db_blocker.unblock():
+        worker = WorkerProcess(queue).start()
+    yield worker
+    worker.stop()
+    django_settings.CELERY_TASK_DEFAULT_QUEUE = original
