@@ -1,5 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
+from spectora_integration import services
 from spectora_integration.models import (
     InboundWebhook,
     SpectoraConnection,
@@ -8,6 +10,7 @@ from spectora_integration.models import (
     SyncRun,
 )
 from workorders.admin_scoping import CompanyScopedAdmin, CompanyScopedInline
+from workorders.permissions import RETRY_SYNCS, user_can
 
 
 class ReadOnlyMixin:
@@ -62,6 +65,22 @@ class SyncRunAdmin(ReadOnlyMixin, CompanyScopedAdmin):
     search_fields = ["workorder__number", "reason"]
     list_select_related = ["workorder"]
     inlines = [SyncCallInline]
+    actions = ["retry_runs", "dismiss_runs"]
+
+    @admin.action(description="Retry selected failed syncs")
+    def retry_runs(self, request, queryset):
+        if not user_can(request.user, RETRY_SYNCS) and not request.user.is_superuser:
+            raise PermissionDenied
+        count = services.sync_retry(queryset, request.user)
+        self.message_user(request, f"Queued {count} retr{'y' if count == 1 else 'ies'}.",
+                          messages.SUCCESS)
+
+    @admin.action(description="Dismiss selected failed syncs")
+    def dismiss_runs(self, request, queryset):
+        if not user_can(request.user, RETRY_SYNCS) and not request.user.is_superuser:
+            raise PermissionDenied
+        count = services.sync_dismiss(queryset, request.user)
+        self.message_user(request, f"Dismissed {count} failed sync(s).", messages.SUCCESS)
 
 
 @admin.register(InboundWebhook)

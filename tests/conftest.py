@@ -5,8 +5,9 @@ from workorders.models import Role
 
 
 @pytest.fixture(autouse=True)
-def _no_axes_lockouts(settings):
+def _test_settings(settings):
     settings.AXES_ENABLED = False
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
