@@ -301,7 +301,7 @@ class SpectoraClient:
     def child_update(self, inspection_id: str, kind: str, child_id: str, attributes: dict):
         body = self._request(
             "PATCH", f"/v2/inspections/{inspection_id}/{kind}/{child_id}",
-            json=_document(kind, attributes),
+            json=_document(kind, attributes, child_id),
         )
         return Resource.parse(body["data"])
 

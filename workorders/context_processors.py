@@ -2,8 +2,16 @@ from workorders import permissions
 
 
 def company(request):
-    """The signed-in user's company and role, for the page chrome."""
-    membership = permissions.membership_of(getattr(request, "user", None))
+    """The signed-in user's company, role and what the top bar may offer them."""
+    user = getattr(request, "user", None)
+    membership = permissions.membership_of(user)
     if membership is None:
         return {"company": None, "role": None}
-    return {"company": membership.company, "role": membership.role}
+    return {
+        "company": membership.company,
+        "role": membership.role,
+        "nav_can_create": permissions.user_can(user, permissions.CREATE),
+        "nav_can_admin": permissions.user_can(user, permissions.ADMIN_SITE),
+        "nav_can_integration": permissions.user_can(user, permissions.MANAGE_INTEGRATION),
+        "nav_can_retry": permissions.user_can(user, permissions.RETRY_SYNCS),
+    }

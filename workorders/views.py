@@ -69,13 +69,7 @@ def _workorder_or_404(request, pk) -> Workorder:
 
 
 def _page(request, template: str, context: dict):
-    """Render a full page with what the top bar needs."""
-    user = request.user
-    context = {
-        "nav_can_create": permissions.user_can(user, permissions.CREATE),
-        "nav_can_admin": permissions.user_can(user, permissions.ADMIN_SITE),
-        **context,
-    }
+    """Render a full page (the top bar's needs come from the context processor)."""
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -140,14 +134,38 @@ def spectora_connection(company):
         return None
 
 
+def spectora_link(workorder: Workorder):
+    try:
+        return workorder.spectora_link
+    except ObjectDoesNotExist:
+        return None
+
+
+def _spectora_entries(user, workorder: Workorder, connection) -> dict[str, MenuEntry]:
+    connected = connection is not None and connection.is_connected
+    link = spectora_link(workorder)
+    if link is not None and link.url:
+        open_entry = MenuEntry()
+    elif not connected:
+        open_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")
+    else:
+        open_entry = MenuEntry(enabled=False, hint="No Spectora job yet: sync it first")
+    if not permissions.user_can(user, permissions.SYNC):
+        sync_entry = HIDDEN
+    elif not connected:
+        sync_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")
+    elif workorder.is_spectora_origin:
+        sync_entry = MenuEntry(enabled=False, hint="Comes from Spectora: it syncs from there")
+    elif workorder.is_cancelled:
+        sync_entry = MenuEntry(enabled=False, hint="Cancelled: the Spectora job is cancelled")
+    else:
+        sync_entry = MenuEntry()
+    return {"open_spectora": open_entry, "sync_spectora": sync_entry}
+
+
 def actions_for(user, workorder: Workorder, connection) -> dict[str, MenuEntry]:
     """What the Actions menu offers this user for this workorder."""
-    connected = connection is not None and connection.is_connected
-    spectora_hint = "Coming soon" if connected else "Not connected to Spectora"
-    entries = {
-        "open_spectora": MenuEntry(enabled=False, hint=spectora_hint),
-        "sync_spectora": MenuEntry(enabled=False, hint=spectora_hint),
-    }
+    entries = _spectora_entries(user, workorder, connection)
     if workorder.is_cancelled:
         entries.update(edit=HIDDEN, reschedule=HIDDEN, confirm=HIDDEN, cancel=HIDDEN)
         return entries
