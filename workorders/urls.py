@@ -1,5 +1,6 @@
 from django.urls import path
 
+from spectora_integration import sync_views
 from workorders import views
 
 app_name = "workorders"
@@ -11,4 +12,8 @@ urlpatterns = [
     path("workorders/<int:pk>/reschedule/", views.workorder_reschedule, name="reschedule"),
     path("workorders/<int:pk>/confirm/", views.workorder_confirm, name="confirm"),
     path("workorders/<int:pk>/cancel/", views.workorder_cancel, name="cancel"),
+    path("workorders/<int:pk>/spectora/sync/", sync_views.workorder_sync, name="spectora_sync"),
+    path("workorders/<int:pk>/spectora/preview/", sync_views.workorder_preview,
+         name="spectora_preview"),
+    path("workorders/<int:pk>/spectora/chip/", sync_views.workorder_sync_chip, name="sync_chip"),
 ]

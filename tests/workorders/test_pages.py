@@ -559,7 +559,7 @@ def test_the_actions_menu_offers_spectora_disabled_and_manage_entries(office_cli
     assert reverse("workorders:cancel", args=[workorder.pk]) in menu
 
 
-def test_spectora_entries_say_coming_soon_when_the_company_is_connected(
+def test_spectora_entries_offer_sync_when_the_company_is_connected(
     office_client, company, workorder
 ):
     connection = SpectoraConnection(company=company, state=ConnectionState.CONNECTED)
@@ -568,7 +568,10 @@ def test_spectora_entries_say_coming_soon_when_the_company_is_connected(
 
     menu = _menu(office_client, workorder)
 
-    assert "Coming soon" in menu
+    assert reverse("workorders:spectora_sync", args=[workorder.pk]) in menu
+    assert reverse("workorders:spectora_preview", args=[workorder.pk]) in menu
+    assert 'data-action="force_sync_spectora"' in menu
+    assert "No Spectora job yet: sync it first" in menu
     assert "Not connected to Spectora" not in menu
 
 
