@@ -1,0 +1,347 @@
+"""Admin-only Spectora setup pages: the connection, staff links and service mapping.
+
+Thin: forms check input, ``setup`` writes, SpectoraClient reads Spectora's lists.
+Every row is looked up within the signed-in admin's company; every change is a
+POST that redirects back with a message saying what happened.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from spectora_integration import setup
+from spectora_integration.client import Resource, SpectoraClient, SpectoraError
+from spectora_integration.forms import (
+    ConnectionForm,
+    InspectorForm,
+    MappingForm,
+    StaffLinkForm,
+    inspector_label,
+)
+from spectora_integration.models import SpectoraConnection
+from spectora_integration.validators import validate_base_url
+from workorders import permissions
+from workorders.errors import ValidationFailed
+from workorders.models import Employee, ReportType, Service
+
+WEBHOOK_PATH = "/api/spectora/webhooks/{id}/"  # CONTRACT.md section 3
+
+
+def admin_required(view):
+    """Signed in (else the login page) and allowed to manage the integration (else 403)."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not permissions.user_can(request.user, permissions.MANAGE_INTEGRATION):
+            raise PermissionDenied(
+                "Only administrators can set up Spectora. Ask your company's administrator."
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _page(request, template: str, context: dict):
+    context = {
+        "nav_can_create": permissions.user_can(request.user, permissions.CREATE),
+        "nav_can_admin": permissions.user_can(request.user, permissions.ADMIN_SITE),
+        **context,
+    }
+    return render(request, template, context)
+
+
+def _company(request):
+    return permissions.company_of(request.user)
+
+
+def _first_error(form) -> str:
+    for errors in form.errors.values():
+        if errors:
+            return errors[0]
+    return "Check what you entered and try again."
+
+
+# ---------------------------------------------------------------- Spectora's lists
+
+
+@dataclass
+class Catalogue:
+    """What Spectora lists, or why it could not be read (``problem``, in plain words)."""
+
+    connection: SpectoraConnection | None
+    problem: str = ""
+    inspectors: list[Resource] = field(default_factory=list)
+    services: list[Resource] = field(default_factory=list)
+    templates: list[Resource] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+NOT_CONNECTED = (
+    "Your company is not connected to Spectora yet, so Attik cannot list Spectora's {what}. "
+    "Connect it first on the Spectora connection page."
+)
+
+
+def _catalogue(company, *lists: str) -> Catalogue:
+    connection = setup.connection_get(company)
+    what = " and ".join(lists)
+    if connection is None or not connection.api_key_encrypted:
+        return Catalogue(connection, NOT_CONNECTED.format(what=what))
+    try:
+        validate_base_url(connection.base_url)
+    except ValidationError as exc:  # saved before the rules (or demo mode) changed
+        return Catalogue(connection, f"Attik will not call the saved address. {exc.messages[0]}")
+    client = SpectoraClient.for_connection(connection)
+    catalogue = Catalogue(connection)
+    try:
+        for name in lists:
+            setattr(catalogue, name, getattr(client, name)())
+    except SpectoraError as exc:
+        catalogue.problem = (
+            f"Attik could not load Spectora's {what}. "
+            f"{setup.failure_message(exc, connection.base_url)}"
+        )
+    return catalogue
+
+
+# ---------------------------------------------------------------- connection
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def connection(request):
+    company = _company(request)
+    current = setup.connection_get(company)
+    form = ConnectionForm(request.POST or None, connection=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = setup.connection_save(company, user=request.user, **form.cleaned_data)
+        except ValidationFailed as exc:
+            form.apply_service_error(exc)
+        else:
+            result = setup.connection_test(saved, user=request.user)
+            if result.ok:
+                messages.success(request, f"Saved the Spectora connection. {result.message}")
+            else:
+                messages.error(
+                    request, f"Saved the Spectora connection, but the test failed. {result.message}"
+                )
+            return redirect("spectora:connection")
+    webhook_url = (
+        request.build_absolute_uri(WEBHOOK_PATH.format(id=current.pk)) if current else ""
+    )
+    return _page(
+        request,
+        "spectora_integration/connection.html",
+        {"form": form, "connection": current, "webhook_url": webhook_url, "tab": "connection"},
+    )
+
+
+@admin_required
+@require_POST
+def connection_test(request):
+    current = setup.connection_get(_company(request))
+    if current is None:
+        messages.error(request, "There is no Spectora connection to test yet. Save one first.")
+        return redirect("spectora:connection")
+    result = setup.connection_test(current, user=request.user)
+    (messages.success if result.ok else messages.error)(request, result.message)
+    return redirect("spectora:connection")
+
+
+@admin_required
+@require_POST
+def connection_disconnect(request):
+    current = setup.connection_get(_company(request))
+    if current is None or not current.api_key_encrypted:
+        messages.info(request, "Spectora was not connected; nothing to disconnect.")
+    else:
+        setup.connection_disconnect(current, user=request.user)
+        messages.success(
+            request,
+            "Disconnected from Spectora. The API key and webhook secret were removed; nothing "
+            "syncs until you connect again.",
+        )
+    return redirect("spectora:connection")
+
+
+# ---------------------------------------------------------------- staff
+
+
+@dataclass(frozen=True)
+class InspectorRow:
+    """One Spectora inspector and the Attik employee linked to it (templates cannot read
+    ``Resource.id``: its item lookup answers first)."""
+
+    id: str
+    name: str
+    email: str
+    active: bool
+    employee: Employee | None
+
+    @classmethod
+    def of(cls, inspector: Resource, employee: Employee | None) -> InspectorRow:
+        return cls(
+            id=inspector.id,
+            name=str(inspector["name"] or inspector.id),
+            email=str(inspector["email"] or ""),
+            active=inspector["active"] is not False,
+            employee=employee,
+        )
+
+
+@admin_required
+@require_http_methods(["GET"])
+def staff(request):
+    company = _company(request)
+    catalogue = _catalogue(company, "inspectors")
+    employees = list(Employee.objects.filter(company=company).order_by("name"))
+    by_inspector = {e.spectora_inspector_id: e for e in employees if e.spectora_inspector_id}
+    listed = {i.id for i in catalogue.inspectors}
+    context = {
+        "tab": "staff",
+        "catalogue": catalogue,
+        "rows": [InspectorRow.of(i, by_inspector.get(i.id)) for i in catalogue.inspectors],
+        "unlinked": [e for e in employees if not e.spectora_inspector_id],
+        "linked": [e for e in employees if e.spectora_inspector_id],
+        # Linked to an id Spectora does not list (deleted there, or a typo from an import).
+        "orphans": [
+            e for e in employees
+            if catalogue.ok and e.spectora_inspector_id and e.spectora_inspector_id not in listed
+        ],
+    }
+    return _page(request, "spectora_integration/staff.html", context)
+
+
+def _inspectors_for_change(request):
+    catalogue = _catalogue(_company(request), "inspectors")
+    if not catalogue.ok:
+        messages.error(request, f"Nothing changed. {catalogue.problem}")
+    return catalogue
+
+
+@admin_required
+@require_POST
+def staff_link(request):
+    company = _company(request)
+    catalogue = _inspectors_for_change(request)
+    if not catalogue.ok:
+        return redirect("spectora:staff")
+    form = StaffLinkForm(request.POST, company=company, inspectors=catalogue.inspectors)
+    if not form.is_valid():
+        messages.error(request, f"Nothing changed. {_first_error(form)}")
+        return redirect("spectora:staff")
+    employee = form.cleaned_data["employee"]
+    try:
+        setup.staff_link(employee, form.inspector.id, user=request.user)
+    except ValidationFailed as exc:
+        messages.error(request, f"Nothing changed. {exc.message}")
+    else:
+        label = inspector_label(form.inspector)
+        messages.success(request, f"Linked {employee.name} to Spectora inspector {label}.")
+    return redirect("spectora:staff")
+
+
+@admin_required
+@require_POST
+def staff_unlink(request):
+    employee = get_object_or_404(
+        Employee, company=_company(request), pk=_int_or_404(request.POST.get("employee"))
+    )
+    if not employee.spectora_inspector_id:
+        messages.info(request, f"{employee.name} was not linked to Spectora.")
+    else:
+        setup.staff_unlink(employee, user=request.user)
+        messages.success(request, f"Unlinked {employee.name} from Spectora.")
+    return redirect("spectora:staff")
+
+
+@admin_required
+@require_POST
+def staff_create(request):
+    company = _company(request)
+    catalogue = _inspectors_for_change(request)
+    if not catalogue.ok:
+        return redirect("spectora:staff")
+    form = InspectorForm(request.POST, inspectors=catalogue.inspectors)
+    if not form.is_valid():
+        messages.error(request, f"Nothing changed. {_first_error(form)}")
+        return redirect("spectora:staff")
+    try:
+        employee = setup.staff_create_from_inspector(company, form.inspector, user=request.user)
+    except ValidationFailed as exc:
+        messages.error(request, f"Nothing changed. {exc.message}")
+    else:
+        messages.success(
+            request, f"Created employee {employee.name}, linked to Spectora inspector "
+            f"{form.inspector.id}."
+        )
+    return redirect("spectora:staff")
+
+
+def _int_or_404(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404("No such employee.") from None
+
+
+# ---------------------------------------------------------------- services
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def services(request):
+    company = _company(request)
+    catalogue = _catalogue(company, "services", "templates")
+    service_rows = Service.objects.filter(company=company).prefetch_related("report_types")
+    report_types = ReportType.objects.filter(company=company).prefetch_related("services")
+    if not catalogue.ok:
+        if request.method == "POST":
+            messages.error(request, f"Nothing was saved. {catalogue.problem}")
+            return redirect("spectora:services")
+        context = {
+            "tab": "services", "catalogue": catalogue, "form": None,
+            "services": service_rows, "report_types": report_types,
+        }
+        return _page(request, "spectora_integration/services.html", context)
+
+    form = MappingForm(
+        request.POST or None,
+        services=service_rows,
+        report_types=report_types,
+        spectora_services=catalogue.services,
+        templates=catalogue.templates,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = setup.mapping_save(
+                company,
+                services=form.service_values(),
+                report_types=form.report_type_values(),
+                user=request.user,
+            )
+        except ValidationFailed as exc:
+            form.add_error(None, exc.message)
+        else:
+            if changed:
+                plural = "s" if changed != 1 else ""
+                messages.success(request, f"Saved the service mapping: {changed} change{plural}.")
+            else:
+                messages.info(request, "Nothing to save: the mapping was already like this.")
+            return redirect("spectora:services")
+    context = {"tab": "services", "catalogue": catalogue, "form": form}
+    return _page(request, "spectora_integration/services.html", context)
+
