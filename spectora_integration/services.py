@@ -24,6 +24,7 @@ from spectora_integration.client import (
     PermanentError,
     SpectoraClient,
     SpectoraError,
+    TransientError,
 )
 from spectora_integration.models import (
     RunKind,
@@ -238,6 +239,12 @@ def sync_execute(run_id: int) -> str:
         return "busy"
     try:
         return _execute(run, workorder)
+    except Exception as error:  # a bug or the database: never leave the run "running"
+        log.exception("sync run %s crashed", run.pk)
+        return _failed_call(run, SpectoraLink.objects.get(workorder=workorder), TransientError(
+            f"Unexpected error ({error.__class__.__name__}); it will be retried. "
+            "If it keeps failing, tell your Attik support contact.", code="internal_error",
+        ))
     finally:
         _release_lease(workorder, run)
 
@@ -312,8 +319,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
         remote_id = outcome.inspection_id
         url = outcome.url or (actual.url if actual else "")
         if remote_id and remote_id != link.remote_id:
-            SpectoraLink.objects.filter(pk=link.pk).update(remote_id=remote_id)
-            link.remote_id = remote_id
+            _link_remote(link, remote_id)
         if not outcome.linked_existing:
             break
     if not url and remote_id:
@@ -330,6 +336,17 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     return {"message": message, "applied": applied, "notes": notes, "remote_id": remote_id}
 
 
+def _link_remote(link: SpectoraLink, remote_id: str) -> None:
+    other = SpectoraLink.objects.filter(remote_id=remote_id).exclude(pk=link.pk).first()
+    if other is not None:
+        raise PermanentError(
+            f"Spectora job {remote_id} is already linked to {other.workorder}; a Spectora job "
+            "can belong to one workorder only.", code="already_linked",
+        )
+    SpectoraLink.objects.filter(pk=link.pk).update(remote_id=remote_id)
+    link.remote_id = remote_id
+
+
 def _cancel(client: SpectoraClient, workorder: Workorder, link: SpectoraLink) -> dict:
     if not link.linked:
         # A create may have reached Spectora without us learning the id.
@@ -337,8 +354,8 @@ def _cancel(client: SpectoraClient, workorder: Workorder, link: SpectoraLink) ->
         if found is None:
             return {"message": "No Spectora job exists yet; it will be cancelled as soon as "
                                "one is linked.", "applied": []}
-        SpectoraLink.objects.filter(pk=link.pk).update(remote_id=found.id, url=found["url"] or "")
-        link.remote_id = found.id
+        _link_remote(link, found.id)
+        SpectoraLink.objects.filter(pk=link.pk).update(url=found["url"] or "")
     reason = workorder.cancel_reason or "Cancelled in Attik"
     client.inspection_cancel(
         link.remote_id, reason,

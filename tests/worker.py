@@ -26,7 +26,7 @@ class WorkerProcess:
         self.queue = queue
         self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
-        self.log_path = Path(settings.VAR_DIR) / f"worker-{queue}.log"
+        self.log_path = Path(settings.VAR_DIR) / f"worker-{queue}-{uuid.uuid4().hex[:4]}.log"
 
     def env(self) -> dict:
         env = dict(os.environ)

@@ -567,3 +567,45 @@ def test_a_spectora_origin_workorder_is_skipped(spectora):
     wo = WorkorderFactory(company=spectora.connection.company, origin=Origin.SPECTORA)
     run = sync(wo)
     assert run.reason_code == "spectora_origin"
+
+
+@pytest.mark.django_db
+def test_an_unexpected_error_never_leaves_a_run_running(spectora, monkeypatch):
+    from spectora_integration.sync import planner
+
+    wo = book(spectora)
+    real = planner.plan_sync
+    calls = []
+
+    def crash_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planner, "plan_sync", crash_once)
+    run = services.sync_request(wo)
+    services.sync_execute(run.pk)
+    run.refresh_from_db()
+    assert run.state == RunState.QUEUED
+    assert "Unexpected error (RuntimeError)" in run.reason
+    assert drain(wo).state == RunState.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_job_linked_to_another_workorder_is_refused(spectora):
+    first, second = book(spectora), book(spectora)
+    sync(first)
+    remote_id = SpectoraLink.objects.get(workorder=first).remote_id
+    SpectoraLink.objects.create(workorder=second)
+    monkey_ref = f"attik-{first.company_id}-{first.pk}"
+    from spectora_integration.sync import planner
+
+    original = planner.external_ref_for
+    planner.external_ref_for = lambda wo: monkey_ref  # second finds first's job by reference
+    try:
+        run = sync(second)
+    finally:
+        planner.external_ref_for = original
+    assert (run.state, run.reason_code) == (RunState.FAILED, "already_linked")
+    assert remote_id in run.reason

@@ -1,0 +1,71 @@
+"""Shared set-up for benchmark scripts: a throwaway embedded install, the sandbox, workers.
+
+Each benchmark runs against its own temporary ``ATTIK_VAR_DIR`` (SQLite + the
+filesystem broker) unless ``DATABASE_URL`` / ``CELERY_BROKER_URL`` are set, so
+it never touches the demo's data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def setup_django() -> Path:
+    """Point settings at a fresh var dir, set Django up and migrate. Returns the var dir."""
+    sys.path.insert(0, str(ROOT))
+    var_dir = Path(tempfile.mkdtemp(prefix="attik-bench-"))
+    os.environ.setdefault("ATTIK_VAR_DIR", str(var_dir))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attik.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return Path(os.environ["ATTIK_VAR_DIR"])
+
+
+def write_result(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    from django.conf import settings
+
+    payload = {
+        "benchmark": name,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+        "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
+        **data,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"gave up after {timeout}s")
