@@ -203,8 +203,13 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How often the drift scan asks Spectora what changed (webhooks are the fast path).
+SPECTORA_DRIFT_SCAN_SECONDS = env.float("SPECTORA_DRIFT_SCAN_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "spectora-sweep-outbox": {"task": "spectora.sweep_outbox", "schedule": 30.0},
+    "spectora-drift-scan": {
+        "task": "spectora.drift_scan", "schedule": SPECTORA_DRIFT_SCAN_SECONDS,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

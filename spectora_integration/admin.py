@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
-from spectora_integration import services
+from spectora_integration import inbound, services
 from spectora_integration.models import (
     InboundWebhook,
     SpectoraConnection,
@@ -83,10 +83,36 @@ class SyncRunAdmin(ReadOnlyMixin, CompanyScopedAdmin):
         self.message_user(request, f"Dismissed {count} failed sync(s).", messages.SUCCESS)
 
 
+class ProcessedFilter(admin.SimpleListFilter):
+    title = "processed"
+    parameter_name = "processed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Processed"), ("no", "Not processed"), ("failed", "With an error")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(processed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(processed_at__isnull=True)
+        if self.value() == "failed":
+            return queryset.exclude(error="")
+        return queryset
+
+
 @admin.register(InboundWebhook)
 class InboundWebhookAdmin(ReadOnlyMixin, CompanyScopedAdmin):
     company_path = "connection__company"
     list_display = ["webhook_id", "event_type", "inspection_id", "received_at", "processed_at",
-                    "error"]
-    list_filter = ["event_type"]
+                    "attempts", "error"]
+    list_filter = [ProcessedFilter, "event_type"]
     search_fields = ["webhook_id", "inspection_id"]
+    actions = ["reprocess"]
+
+    @admin.action(description="Reprocess selected webhooks")
+    def reprocess(self, request, queryset):
+        if not user_can(request.user, RETRY_SYNCS) and not request.user.is_superuser:
+            raise PermissionDenied
+        count = inbound.delivery_reprocess(queryset)
+        self.message_user(request, f"Queued {count} webhook{'s' if count != 1 else ''} to "
+                                   "process again.", messages.SUCCESS)

@@ -90,6 +90,10 @@ class SpectoraLink(models.Model):
     remote_updated_at = models.DateTimeField(null=True, blank=True)
     cancel_pending = models.BooleanField(default=False)
     drift_detected_at = models.DateTimeField(null=True, blank=True)
+    # Spectora-origin imports: what Attik could not map ({"inspectors": [...], "services":
+    # [...]}, each {"id", "name"}), and when Spectora deleted the job (then it is final).
+    import_missing = models.JSONField(default=dict, blank=True)
+    remote_deleted_at = models.DateTimeField(null=True, blank=True)
     # The workorder's lock for Spectora work: claimed with a conditional UPDATE.
     lease_run_id = models.BigIntegerField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -221,6 +225,9 @@ class InboundWebhook(models.Model):
             models.UniqueConstraint(
                 fields=["connection", "webhook_id"], name="inboundwebhook_unique_delivery"
             )
+        ]
+        indexes = [
+            models.Index(fields=["connection", "inspection_id"], name="inboundwebhook_inspection"),
         ]
 
     def __str__(self) -> str:

@@ -2,9 +2,11 @@
 
 from celery import shared_task
 
-from spectora_integration import services
+from spectora_integration import drift, inbound, services
+from spectora_integration.client import TransientError
 
 SYNC_TIME_LIMIT = 150  # below services.LEASE_SECONDS: a live run always holds its lease
+DRIFT_SCAN_TIME_LIMIT = 600
 
 
 @shared_task(
@@ -18,3 +20,31 @@ def run_sync(run_id: int) -> str:
 @shared_task(name="spectora.sweep_outbox", acks_late=True, time_limit=120)
 def sweep_outbox() -> int:
     return services.sweep_outbox()
+
+
+@shared_task(
+    name="spectora.process_webhook", bind=True, acks_late=True, max_retries=inbound.MAX_RETRIES,
+    time_limit=120, soft_time_limit=100,
+)
+def process_webhook(self, inbound_id: int) -> str:
+    try:
+        return inbound.process_delivery(inbound_id)
+    except TransientError as error:
+        if self.request.retries >= inbound.MAX_RETRIES:
+            inbound.delivery_gave_up(inbound_id, error)
+            return "failed"
+        delay = inbound.retry_delay(self.request.retries + 1, error.retry_after)
+        raise self.retry(exc=error, countdown=delay) from error
+
+
+@shared_task(name="spectora.refresh_workorder", acks_late=True, time_limit=120)
+def refresh_workorder(workorder_id: int) -> str:
+    return inbound.workorder_refresh(workorder_id)
+
+
+@shared_task(
+    name="spectora.drift_scan", acks_late=True, time_limit=DRIFT_SCAN_TIME_LIMIT,
+    soft_time_limit=DRIFT_SCAN_TIME_LIMIT - 30,
+)
+def drift_scan() -> dict:
+    return drift.drift_scan_all()

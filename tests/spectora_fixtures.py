@@ -28,8 +28,13 @@ class Wired:
         response.raise_for_status()
         return response.json() if response.content else {}
 
-    def faults(self, *rules: dict) -> None:
-        self.control("faults", {"rules": list(rules)})
+    def faults(self, *rules: dict, seed: int | None = None) -> None:
+        """Replace the sandbox's fault rules; ``seed`` makes ``rate`` repeatable."""
+        self.control("faults", {"rules": list(rules), "seed": seed})
+
+    def faults_fired(self) -> int:
+        config = requests.get(f"{self.sandbox.url}/_sandbox/faults", timeout=5).json()
+        return sum(rule.get("fired", 0) for rule in config["rules"])
 
 
 def connect_company(company, sandbox, *, rate_limit: int = 1000) -> Wired:

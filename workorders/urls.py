@@ -1,6 +1,6 @@
 from django.urls import path
 
-from spectora_integration import sync_views
+from spectora_integration import inbound_views, sync_views
 from workorders import views
 
 app_name = "workorders"
@@ -16,4 +16,6 @@ urlpatterns = [
     path("workorders/<int:pk>/spectora/preview/", sync_views.workorder_preview,
          name="spectora_preview"),
     path("workorders/<int:pk>/spectora/chip/", sync_views.workorder_sync_chip, name="sync_chip"),
+    path("workorders/<int:pk>/spectora/refresh/", inbound_views.workorder_refresh,
+         name="spectora_refresh"),
 ]

@@ -155,12 +155,25 @@ def _spectora_entries(user, workorder: Workorder, connection) -> dict[str, MenuE
     elif not connected:
         sync_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")
     elif workorder.is_spectora_origin:
-        sync_entry = MenuEntry(enabled=False, hint="Comes from Spectora: it syncs from there")
+        sync_entry = MenuEntry(
+            enabled=False, hint="Comes from Spectora: it syncs from there; use Refresh"
+        )
     elif workorder.is_cancelled:
         sync_entry = MenuEntry(enabled=False, hint="Cancelled: the Spectora job is cancelled")
     else:
         sync_entry = MenuEntry()
-    return {"open_spectora": open_entry, "sync_spectora": sync_entry}
+    if not workorder.is_spectora_origin or not permissions.user_can(user, permissions.SYNC):
+        refresh_entry = HIDDEN
+    elif not connected:
+        refresh_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")
+    elif link is None or not link.linked:
+        refresh_entry = MenuEntry(enabled=False, hint="Not linked to a Spectora job")
+    else:
+        refresh_entry = MenuEntry()
+    return {
+        "open_spectora": open_entry, "sync_spectora": sync_entry,
+        "refresh_spectora": refresh_entry,
+    }
 
 
 def actions_for(user, workorder: Workorder, connection) -> dict[str, MenuEntry]:

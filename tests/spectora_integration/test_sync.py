@@ -326,10 +326,12 @@ class TestFaults:
                 "path": "/v2/inspections/*",
                 "mode": "applied_then_error",
                 "status": 502,
-                "rate": 0.5,
-            }
+                "rate": 0.3,
+            },
+            seed=3,
         )
         run = sync(wo)
+        assert spectora.faults_fired() >= 2
         assert run.state == RunState.SUCCEEDED
         assert_matches(spectora, wo)
 

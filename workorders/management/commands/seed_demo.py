@@ -30,27 +30,29 @@ from workorders.services import (
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on purpose: it is the demo's login
 
+# Names match the sandbox's Spectora account, as a real office's would.
 INSPECTORS = [
-    ("Dana Whitfield", "insp-1"),
-    ("Marcus Lee", "insp-2"),
-    ("Priya Raman", "insp-3"),
-    ("Tom Alvarez", "insp-4"),
+    ("Maria Lopez", "insp-1"),
+    ("James Carter", "insp-2"),
+    ("Priya Shah", "insp-3"),
+    ("Tom Becker", "insp-4"),
     ("Jordan Blake", None),  # not linked: the demo's missing-link case
 ]
 REPORT_TYPES = [
-    ("Home Inspection Report", "tpl-1"),
-    ("Radon Report", "tpl-2"),
-    ("WDO Report", "tpl-3"),
+    ("Residential Inspection Report", "tpl-1"),
+    ("Radon Measurement Report", "tpl-2"),
+    ("WDO Report (NPMA-33)", "tpl-3"),
     ("Sewer Scope Report", "tpl-4"),
 ]
+HOME = ["Residential Inspection Report"]
 SERVICES = [
     # name, kind, price, spectora id, report type names
-    ("Full Home Inspection", ServiceKind.PRIMARY, 45000, "svc-1", ["Home Inspection Report"]),
-    ("Condo Inspection", ServiceKind.PRIMARY, 32500, "svc-2", ["Home Inspection Report"]),
-    ("Pre-Listing Inspection", ServiceKind.PRIMARY, 40000, "svc-3", ["Home Inspection Report"]),
-    ("New Construction Phase", ServiceKind.PRIMARY, 37500, "svc-4", ["Home Inspection Report"]),
-    ("Radon Test", ServiceKind.ADD_ON, 15000, "svc-5", ["Radon Report"]),
-    ("Termite / WDO", ServiceKind.ADD_ON, 9500, "svc-6", ["WDO Report"]),
+    ("Full Home Inspection", ServiceKind.PRIMARY, 45000, "svc-1", HOME),
+    ("Pre-Listing Inspection", ServiceKind.PRIMARY, 40000, "svc-2", HOME),
+    ("New Construction Inspection", ServiceKind.PRIMARY, 52500, "svc-3", HOME),
+    ("Condo/Townhome Inspection", ServiceKind.PRIMARY, 32500, "svc-4", HOME),
+    ("Radon Test", ServiceKind.ADD_ON, 15000, "svc-5", ["Radon Measurement Report"]),
+    ("Termite/WDO Inspection", ServiceKind.ADD_ON, 9500, "svc-6", ["WDO Report (NPMA-33)"]),
     ("Sewer Scope", ServiceKind.ADD_ON, 17500, "svc-7", ["Sewer Scope Report"]),
     ("Pool & Spa", ServiceKind.ADD_ON, 12500, None, []),  # not mapped: missing mapping case
 ]
