@@ -57,7 +57,8 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 def member(company, role=Role.OFFICE_STAFF, **user_kwargs):
     """A user of ``company`` with ``role`` (admins also get into the Django admin)."""
-    user = UserFactory(is_staff=(role == Role.ADMIN), **user_kwargs)
+    user_kwargs.setdefault("is_staff", role == Role.ADMIN)
+    user = UserFactory(**user_kwargs)
     MembershipFactory(user=user, company=company, role=role)
     return user
 
