@@ -85,9 +85,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'attik.sqlite3'}"),
-}
+# An empty variable means the default, as if it were unset.
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'attik.sqlite3'}"
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 # Test workers started by the suite point at the suite's test database with this.
 if env.str("ATTIK_DB_NAME", default=""):
     DATABASES["default"]["NAME"] = env.str("ATTIK_DB_NAME")
@@ -177,7 +177,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: filesystem broker under var/ by default, Redis in production.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
