@@ -127,7 +127,7 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "workorders:list"
+LOGIN_REDIRECT_URL = "workorders:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -211,6 +211,14 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # How often the drift scan asks Spectora what changed (webhooks are the fast path).
 SPECTORA_DRIFT_SCAN_SECONDS = env.float("SPECTORA_DRIFT_SCAN_SECONDS", default=60.0)
+# Spectora sync tuning (the defaults are the product's; tests and soaks shorten them).
+SPECTORA_CONNECT_TIMEOUT_SECONDS = env.float("SPECTORA_CONNECT_TIMEOUT_SECONDS", default=3.05)
+SPECTORA_READ_TIMEOUT_SECONDS = env.float("SPECTORA_READ_TIMEOUT_SECONDS", default=15.0)
+SPECTORA_BACKOFF_BASE_SECONDS = env.float("SPECTORA_BACKOFF_BASE_SECONDS", default=2.0)
+# The workorder's lease; the sync task's hard time limit is set 30 s below it.
+SPECTORA_SYNC_LEASE_SECONDS = env.int("SPECTORA_SYNC_LEASE_SECONDS", default=180)
+SPECTORA_SWEEP_AFTER_SECONDS = env.int("SPECTORA_SWEEP_AFTER_SECONDS", default=60)
+
 CELERY_BEAT_SCHEDULE = {
     "spectora-sweep-outbox": {"task": "spectora.sweep_outbox", "schedule": 30.0},
     "spectora-drift-scan": {

@@ -226,8 +226,12 @@ class SpectoraClient:
 
     @classmethod
     def for_connection(cls, connection, *, recorder: Recorder | None = None, **kwargs):
+        from django.conf import settings
+
         from spectora_integration.ratelimit import limiter_for
 
+        kwargs.setdefault("timeout", (settings.SPECTORA_CONNECT_TIMEOUT_SECONDS,
+                                      settings.SPECTORA_READ_TIMEOUT_SECONDS))
         return cls(
             connection.base_url,
             connection.api_key,

@@ -155,6 +155,7 @@ class SyncRun(models.Model):
     reason = models.CharField(max_length=1000, blank=True)
     reason_code = models.CharField(max_length=40, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    deferrals = models.PositiveIntegerField(default=0)  # waits for the rate limit, not failures
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     summary = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -45,11 +45,14 @@ from workorders.services import activity_record
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-BACKOFF_BASE_SECONDS = 2.0
+# Waiting for Spectora's rate limit is not a failure: it defers the run without
+# using an attempt, up to this many times.
+MAX_RATE_LIMIT_DEFERRALS = 50
+BACKOFF_BASE_SECONDS = settings.SPECTORA_BACKOFF_BASE_SECONDS
 BACKOFF_CAP_SECONDS = 300.0  # well below Redis' visibility timeout (settings: 3600 s)
-LEASE_SECONDS = 180
+LEASE_SECONDS = settings.SPECTORA_SYNC_LEASE_SECONDS  # above the task's hard time limit
 AUTO_SYNC_DELAY_SECONDS = 2.0  # lets a burst of edits join one run
-SWEEP_AFTER_SECONDS = 60
+SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
 
 
 class SyncRefused(Exception):
@@ -235,7 +238,7 @@ def sync_execute(run_id: int) -> str:
     workorder = run.workorder
     if not _take_lease(workorder, run):
         # Another run holds this workorder: try again shortly, without using an attempt.
-        _requeue(run, countdown=3, count_attempt=False, reason="")
+        _requeue(run, countdown=3, reason="")
         return "busy"
     try:
         return _execute(run, workorder)
@@ -373,10 +376,19 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
     return delay
 
 
+def _is_rate_limit(error: SpectoraError) -> bool:
+    return error.status == 429 or error.code in ("rate_limited", "rate_limited_locally")
+
+
 def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
+    if _is_rate_limit(error) and run.deferrals < MAX_RATE_LIMIT_DEFERRALS:
+        delay = max(error.retry_after or 1.0, 1.0) + random.uniform(0, 1)  # noqa: S311
+        _requeue(run, countdown=delay, give_back_attempt=True,
+                 reason=f"Waiting for Spectora's rate limit; retrying in {delay:.0f} s.")
+        return "deferred"
     if not error.permanent and run.attempts < MAX_ATTEMPTS:
         delay = _backoff(run.attempts, error.retry_after)
-        _requeue(run, countdown=delay, count_attempt=True,
+        _requeue(run, countdown=delay,
                  reason=f"Attempt {run.attempts} of {MAX_ATTEMPTS} failed: {error.message} "
                         f"Retrying in {delay:.0f} s.")
         return "retrying"
@@ -387,9 +399,12 @@ def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
     return RunState.FAILED
 
 
-def _requeue(run: SyncRun, *, countdown: float, count_attempt: bool, reason: str) -> None:
+def _requeue(run: SyncRun, *, countdown: float, reason: str,
+             give_back_attempt: bool = False) -> None:
     now = timezone.now()
     fields = {"state": RunState.QUEUED, "next_attempt_at": now + timedelta(seconds=countdown)}
+    if give_back_attempt:
+        fields.update(attempts=F("attempts") - 1, deferrals=F("deferrals") + 1)
     if reason:
         fields["reason"] = reason[:1000]
     SyncRun.objects.filter(pk=run.pk).update(**fields)

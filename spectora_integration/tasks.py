@@ -5,7 +5,8 @@ from celery import shared_task
 from spectora_integration import drift, inbound, services
 from spectora_integration.client import TransientError
 
-SYNC_TIME_LIMIT = 150  # below services.LEASE_SECONDS: a live run always holds its lease
+# Below the workorder's lease, so a run that is still alive always holds its lease.
+SYNC_TIME_LIMIT = services.LEASE_SECONDS - 30
 DRIFT_SCAN_TIME_LIMIT = 600
 
 

@@ -335,10 +335,8 @@ class TestFaults:
         assert run.state == RunState.SUCCEEDED
         assert_matches(spectora, wo)
 
-    def test_a_timeout_is_retried(self, spectora, settings, monkeypatch):
-        from spectora_integration import client
-
-        monkeypatch.setattr(client, "DEFAULT_TIMEOUT", (1.0, 0.5))
+    def test_a_timeout_is_retried(self, spectora, settings):
+        settings.SPECTORA_READ_TIMEOUT_SECONDS = 0.5
         wo = book(spectora)
         spectora.faults(
             {
@@ -379,7 +377,17 @@ class TestFaults:
                 break
         assert run.state == RunState.QUEUED, run.reason
         assert run.next_attempt_at >= before + timedelta(seconds=1)
-        assert "slow down" in run.reason
+        assert "rate limit" in run.reason
+        assert (run.attempts, run.deferrals) == (0, 1)  # waiting is not a failed attempt
+
+    def test_rate_limiting_alone_never_fails_a_run(self, spectora):
+        wo = book(spectora)
+        spectora.faults({"method": "*", "path": "/v2/*", "mode": "error", "status": 429,
+                         "times": services.MAX_ATTEMPTS + 2})
+        run = sync(wo)
+        assert run.state == RunState.SUCCEEDED
+        assert run.deferrals == services.MAX_ATTEMPTS + 2
+        assert run.attempts == 1
 
     def test_a_permanent_error_fails_at_once_and_tells_the_admins(self, spectora, admin_user):
         wo = book(spectora)
