@@ -6,13 +6,13 @@ from spectora_integration import drift, inbound, services
 from spectora_integration.client import TransientError
 
 # Below the workorder's lease, so a run that is still alive always holds its lease.
-SYNC_TIME_LIMIT = services.LEASE_SECONDS - 30
+SYNC_TIME_LIMIT = max(10, services.LEASE_SECONDS - 30)
 DRIFT_SCAN_TIME_LIMIT = 600
 
 
 @shared_task(
     name="spectora.run_sync", acks_late=True, reject_on_worker_lost=True,
-    time_limit=SYNC_TIME_LIMIT, soft_time_limit=SYNC_TIME_LIMIT - 20,
+    time_limit=SYNC_TIME_LIMIT, soft_time_limit=int(SYNC_TIME_LIMIT * 0.85),
 )
 def run_sync(run_id: int) -> str:
     return services.sync_execute(run_id)

@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class WorkerProcess:
-    def __init__(self, queue: str, concurrency: int = 2):
+    def __init__(self, queue: str, concurrency: int = 2, extra_env: dict | None = None):
         self.queue = queue
         self.concurrency = concurrency
+        self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = Path(settings.VAR_DIR) / f"worker-{queue}-{uuid.uuid4().hex[:4]}.log"
 
@@ -35,21 +36,23 @@ class WorkerProcess:
         env["ATTIK_VAR_DIR"] = str(settings.VAR_DIR)
         env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
         env.setdefault("DJANGO_SETTINGS_MODULE", "attik.settings")
+        env.update(self.extra_env)
         return env
 
     def start(self) -> WorkerProcess:
-        log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "attik", "worker", "--loglevel", "INFO",
              "--concurrency", str(self.concurrency), "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"{self.queue}@%h"],
+             "--without-heartbeat", "-n", f"{self.queue}-{uuid.uuid4().hex[:4]}@%h"],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._log = log
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if b"ready." in self.log_path.read_bytes():
+            if b"ready." in self.log_path.read_bytes()[start:]:
                 return self
             if self.process.poll() is not None:
                 break
@@ -61,6 +64,10 @@ class WorkerProcess:
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def restart(self) -> WorkerProcess:
+        self.stop()
+        return self.start()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
