@@ -37,7 +37,10 @@ class SyncRequestSerializer(serializers.Serializer):
 
 
 class RetrySerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False, max_length=1000,
+    )
     all_failed = serializers.BooleanField(default=False)
 
     def validate(self, attrs):
