@@ -18,7 +18,8 @@ def run_sync(run_id: int) -> str:
     return services.sync_execute(run_id)
 
 
-@shared_task(name="spectora.sweep_outbox", acks_late=True, time_limit=120)
+@shared_task(name="spectora.sweep_outbox", acks_late=True, time_limit=120,
+             soft_time_limit=100)
 def sweep_outbox() -> int:
     return services.sweep_outbox()
 
@@ -38,7 +39,8 @@ def process_webhook(self, inbound_id: int) -> str:
         raise self.retry(exc=error, countdown=delay) from error
 
 
-@shared_task(name="spectora.refresh_workorder", acks_late=True, time_limit=120)
+@shared_task(name="spectora.refresh_workorder", acks_late=True, time_limit=120,
+             soft_time_limit=100)
 def refresh_workorder(workorder_id: int) -> str:
     return inbound.workorder_refresh(workorder_id)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from workorders.models import (
     ActivityEvent,
@@ -15,6 +16,7 @@ from workorders.models import (
     ReportType,
     Service,
     Workorder,
+    WorkorderStatus,
 )
 
 
@@ -81,3 +83,24 @@ def service_list(company: Company) -> QuerySet[Service]:
 
 def report_type_list(company: Company) -> QuerySet[ReportType]:
     return ReportType.objects.filter(company=company)
+
+
+def workorders_on_day(company: Company, day: date) -> QuerySet[Workorder]:
+    """The jobs of one office day (in the office's time zone), earliest first.
+
+    Cancelled ones are left out: the dashboard lists the jobs that will happen.
+    """
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    end = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+    return (
+        Workorder.objects.filter(company=company, scheduled_at__gte=start, scheduled_at__lt=end)
+        .exclude(status=WorkorderStatus.CANCELLED)
+        .select_related("spectora_link")
+        .prefetch_related(
+            Prefetch(
+                "assignments",
+                queryset=Assignment.objects.select_related("employee").order_by("-primary", "id"),
+            )
+        )
+        .order_by("scheduled_at", "number")
+    )

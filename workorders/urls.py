@@ -5,7 +5,8 @@ from workorders import views
 
 app_name = "workorders"
 urlpatterns = [
-    path("", views.workorder_list, name="list"),
+    path("", views.dashboard, name="dashboard"),
+    path("workorders/", views.workorder_list, name="list"),
     path("workorders/new/", views.workorder_create, name="create"),
     path("workorders/<int:pk>/", views.workorder_detail, name="detail"),
     path("workorders/<int:pk>/edit/", views.workorder_edit, name="edit"),

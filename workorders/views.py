@@ -15,8 +15,10 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
+from spectora_integration import selectors as spectora_selectors
 from workorders import permissions, selectors, services
 from workorders.errors import ApplicationError, NotAllowed, ValidationFailed
 from workorders.forms import (
@@ -34,6 +36,7 @@ TABS = ("workorder", "activity", "integrations")
 SPECTORA_ORIGIN_HINT = "Comes from Spectora: change it there"
 ACTIVITY_LIMIT = 200
 SYNC_RUN_LIMIT = 20
+DASHBOARD_DAYS = 14
 
 
 # -- Access ---------------------------------------------------------------------------------
@@ -81,6 +84,26 @@ def _htmx_target(request) -> str | None:
     if not details or details.history_restore_request:
         return None
     return details.target
+
+
+# -- Dashboard ------------------------------------------------------------------------------
+
+
+@member_required
+def dashboard(request):
+    """Today's jobs and the Spectora integration's health, in a constant number of queries."""
+    company = permissions.company_of(request.user)
+    today = timezone.localdate()
+    return _page(
+        request,
+        "workorders/dashboard.html",
+        {
+            "today": today,
+            "jobs": list(selectors.workorders_on_day(company, today)),
+            "health": spectora_selectors.sync_health(company, days=DASHBOARD_DAYS),
+            "can_create": permissions.user_can(request.user, permissions.CREATE),
+        },
+    )
 
 
 # -- List -----------------------------------------------------------------------------------

@@ -19,21 +19,59 @@
     });
   }
 
-  // -- Actions menu (<details data-menu>): Escape closes it, a click outside closes it.
+  // -- Actions menu (<details data-menu>): a disclosure that works from the keyboard.
+  //    Enter, Space or Down on the button opens it on the first entry; Up/Down/Home/End move
+  //    between entries; Escape closes it back onto the button; Tab out or a click outside
+  //    closes it.
   function closeMenus(except) {
     document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
       if (menu !== except) menu.removeAttribute("open");
     });
   }
 
+  function menuEntries(menu) {
+    return Array.prototype.slice.call(menu.querySelectorAll("a.menu__entry, button.menu__entry"));
+  }
+
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "Escape") return;
-    var menu = event.target.closest && event.target.closest("details[data-menu][open]");
-    menu = menu || document.querySelector("details[data-menu][open]");
+    if (event.key === "Escape") {
+      var open = event.target.closest && event.target.closest("details[data-menu][open]");
+      open = open || document.querySelector("details[data-menu][open]");
+      if (!open) return;
+      open.removeAttribute("open");
+      var button = open.querySelector("summary");
+      if (button) button.focus();
+      return;
+    }
+    var menu = event.target.closest && event.target.closest("details[data-menu]");
     if (!menu) return;
-    menu.removeAttribute("open");
-    var summary = menu.querySelector("summary");
-    if (summary) summary.focus();
+    var entries = menuEntries(menu);
+    if (event.target.matches("summary")) {
+      var opens = event.key === "ArrowDown" || (!menu.open && (event.key === "Enter" || event.key === " "));
+      if (!opens) return;
+      event.preventDefault();
+      menu.open = true;
+      if (entries.length) entries[0].focus();
+      return;
+    }
+    var index = entries.indexOf(event.target);
+    if (index === -1) return;
+    var next = null;
+    if (event.key === "ArrowDown") next = entries[(index + 1) % entries.length];
+    else if (event.key === "ArrowUp") next = entries[(index - 1 + entries.length) % entries.length];
+    else if (event.key === "Home") next = entries[0];
+    else if (event.key === "End") next = entries[entries.length - 1];
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
+  });
+
+  document.addEventListener("focusout", function (event) {
+    var menu = event.target.closest && event.target.closest("details[data-menu][open]");
+    if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) {
+      menu.removeAttribute("open");
+    }
   });
 
   document.addEventListener("click", function (event) {
@@ -44,6 +82,38 @@
     }
     closeMenus(event.target.closest("details[data-menu]"));
     if (event.target.closest("[aria-disabled='true']")) event.preventDefault();
+  });
+
+  // -- Confirmations: a submit button (or form) with data-confirm asks first. Capture phase,
+  //    so a refused submit never reaches the submit-once guard below.
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var question = (button && button.dataset.confirm) || event.target.dataset.confirm;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  // -- Live workorder: when a sync chip that was polling settles, refresh the workorder
+  //    around it ([data-live-region]) in place, so the outcome, what to do about a failure,
+  //    the Actions menu and the open tab all show it without a reload.
+  document.addEventListener("htmx:load", function (event) {
+    var chip = event.target;
+    if (!chip.matches || !chip.matches(".sync-chip[data-sync-settled]")) return;
+    if (!document.contains(chip) || !window.htmx) return;
+    var region = chip.closest("[data-live-region]");
+    if (!region || region.dataset.refreshing) return;
+    region.dataset.refreshing = "1";
+    var menu = region.querySelector("details[data-menu]");
+    var menuWasOpen = Boolean(menu && menu.open);
+    window.htmx.ajax("GET", window.location.href, {
+      target: "#" + region.id, select: "#" + region.id, swap: "outerHTML"
+    }).then(function () {
+      var fresh = document.getElementById(region.id);
+      var freshMenu = fresh && fresh.querySelector("details[data-menu]");
+      if (menuWasOpen && freshMenu) freshMenu.open = true;
+    });
   });
 
   // -- Row sets (inspectors, services): add a row from the <template>, remove a row.

@@ -85,7 +85,10 @@ class SyncMachine(RuleBasedStateMachine):
 
     @initialize()
     def start(self):
-        self.book(inspectors=[0, 1], items=[0])
+        """Every history starts with one workorder already in Spectora."""
+        self.book(inspectors=[0, 1], items=[0, 1])
+        run = services.sync_request(self.workorders[0], None)
+        run_one(run.pk)
 
     @rule(inspectors=st.lists(st.integers(0, 3), min_size=1, max_size=3, unique=True),
           items=st.lists(st.integers(0, 3), min_size=0, max_size=3))

@@ -89,3 +89,14 @@ def test_edits_and_cancel_follow_through_the_worker(celery_worker_process, compa
     workorder_cancel(wo, user=office_user, reason="Buyer walked")
     wait_for(lambda: wired.state()[0]["canceled_at"])
     assert wired.state()[0]["cancel_reason"] == "Buyer walked"
+
+
+def test_every_task_can_be_queued_with_its_time_limits():
+    """A soft limit above the hard one makes Celery refuse the task when it is sent."""
+    from attik.celery import app
+
+    for name, task in app.tasks.items():
+        if name.startswith("spectora."):
+            soft = task.soft_time_limit or app.conf.task_soft_time_limit
+            hard = task.time_limit or app.conf.task_time_limit
+            assert soft is None or hard is None or soft <= hard, name

@@ -95,13 +95,13 @@ def test_the_login_page_renders_and_explains_a_bad_password(client, office_user)
     assert "don't match an account" in response.content.decode()
 
 
-def test_a_good_login_lands_on_the_workorder_list(client, office_user):
+def test_a_good_login_lands_on_the_dashboard(client, office_user):
     response = client.post(
         reverse("login"), {"username": office_user.username, "password": "test-password"}
     )
 
     assert response.status_code == 302
-    assert response.url == reverse("workorders:list")
+    assert response.url == reverse("workorders:dashboard") == "/"
 
 
 def test_the_top_bar_shows_company_user_role_and_a_logout_form(office_client, company):
@@ -357,8 +357,8 @@ def test_an_htmx_request_gets_only_the_results(office_client, company):
 def test_the_filter_form_works_with_and_without_htmx(office_client, company):
     html = office_client.get(reverse("workorders:list")).content.decode()
 
-    assert 'method="get" action="/"' in html
-    assert 'hx-get="/"' in html
+    assert 'method="get" action="/workorders/"' in html
+    assert 'hx-get="/workorders/"' in html
     assert 'hx-target="#wo-results"' in html
     assert 'hx-push-url="true"' in html
 
