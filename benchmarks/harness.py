@@ -12,17 +12,20 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+
+from tests.worker import wait_for as wait_until  # noqa: E402 - needs ROOT on the path
+
+__all__ = ["percentile", "setup_django", "wait_until", "write_result"]
 
 
 def setup_django() -> Path:
     """Point settings at a fresh var dir, set Django up and migrate. Returns the var dir."""
-    sys.path.insert(0, str(ROOT))
     var_dir = Path(tempfile.mkdtemp(prefix="attik-bench-"))
     os.environ.setdefault("ATTIK_VAR_DIR", str(var_dir))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attik.settings")
@@ -59,13 +62,3 @@ def percentile(values: list[float], pct: float) -> float:
         return 0.0
     index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"gave up after {timeout}s")

@@ -65,6 +65,22 @@ def sandbox(sandbox_server):
 
 
 @pytest.fixture
+def sandbox_webhooks_to(sandbox):
+    """Point the sandbox's webhooks at a URL for one test; always point them away after."""
+    import requests
+
+    def configure(url: str, secret: str) -> None:
+        response = requests.post(f"{sandbox.url}/_sandbox/webhook_config",
+                                 json={"url": url, "secret": secret}, timeout=5)
+        response.raise_for_status()
+
+    original = sandbox.webhooks.config()
+    yield configure
+    sandbox.webhooks.configure(url=None, secret=original["secret"])
+    sandbox.webhooks.wait_idle(10)
+
+
+@pytest.fixture
 def spectora(company, sandbox):
     """``company`` connected to the sandbox, with linked inspectors and mapped services."""
     from tests.spectora_fixtures import connect_company

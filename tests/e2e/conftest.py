@@ -15,7 +15,6 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect, sync_playwright
@@ -185,21 +184,6 @@ def synced(workorder, user=None) -> SpectoraLink:
 def link_state(workorder) -> str | None:
     return SpectoraLink.objects.filter(workorder=workorder).values_list(
         "sync_state", flat=True).first()
-
-
-@pytest.fixture
-def sandbox_webhooks_to(sandbox):
-    """Point the sandbox's webhooks at a URL for one test; always point them away after."""
-
-    def configure(url: str, secret: str) -> None:
-        response = requests.post(f"{sandbox.url}/_sandbox/webhook_config",
-                                 json={"url": url, "secret": secret}, timeout=5)
-        response.raise_for_status()
-
-    original = sandbox.webhooks.config()
-    yield configure
-    sandbox.webhooks.configure(url=None, secret=original["secret"])
-    sandbox.webhooks.wait_idle(10)
 
 
 def soon(days: int = 1, hour: int = 10) -> datetime:

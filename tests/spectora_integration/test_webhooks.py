@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-import requests
 from django.urls import reverse
 from django.utils import timezone
 
@@ -242,20 +241,6 @@ class TestReceiver:
 
 
 # ---------------------------------------------------------------- end to end, real worker
-
-@pytest.fixture
-def sandbox_webhooks_to(sandbox):
-    """Point the sandbox's webhooks at a URL for one test; always point them away after."""
-    def configure(url: str, secret: str) -> None:
-        response = requests.post(f"{sandbox.url}/_sandbox/webhook_config",
-                                 json={"url": url, "secret": secret}, timeout=5)
-        response.raise_for_status()
-
-    original = sandbox.webhooks.config()
-    yield configure
-    sandbox.webhooks.configure(url=None, secret=original["secret"])
-    sandbox.webhooks.wait_idle(10)
-
 
 def _person(wired, body: dict) -> dict:
     return wired.control("inspections", body)
