@@ -107,30 +107,29 @@ class Command(BaseCommand):
 
     def _catalogue(self, company, *, linked: bool):
         for name, inspector_id in INSPECTORS:
-            Employee.objects.get_or_create(
-                company=company,
-                name=name,
-                defaults={
-                    "email": f"{name.split()[0].lower()}@{company.slug}.example.com",
-                    "spectora_inspector_id": inspector_id if linked else None,
-                },
-            )
+            email = f"{name.split()[0].lower()}@{company.slug}.example.com"
+            if linked and inspector_id:
+                # Keyed by the Spectora link, so a demo seeded by an older version keeps
+                # its rows instead of colliding on the link.
+                Employee.objects.get_or_create(
+                    company=company, spectora_inspector_id=inspector_id,
+                    defaults={"name": name, "email": email},
+                )
+            else:
+                Employee.objects.get_or_create(
+                    company=company, name=name, defaults={"email": email},
+                )
         report_types = {}
         for name, template_id in REPORT_TYPES:
+            key = {"spectora_template_id": template_id} if linked else {"name": name}
             report_types[name], _ = ReportType.objects.get_or_create(
-                company=company,
-                name=name,
-                defaults={"spectora_template_id": template_id if linked else None},
+                company=company, **key, defaults={"name": name},
             )
         for name, kind, price, service_id, types in SERVICES:
+            key = {"spectora_service_id": service_id} if linked and service_id else {"name": name}
             service, created = Service.objects.get_or_create(
-                company=company,
-                name=name,
-                defaults={
-                    "kind": kind,
-                    "price_cents": price,
-                    "spectora_service_id": service_id if linked else None,
-                },
+                company=company, **key,
+                defaults={"name": name, "kind": kind, "price_cents": price},
             )
             if created:
                 service.report_types.set([report_types[t] for t in types])
