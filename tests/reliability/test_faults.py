@@ -31,6 +31,7 @@ from workorders.services import AssigneeInput
 WORKORDERS = int(os.environ.get("ATTIK_SOAK_WORKORDERS", "1000"))
 
 pytestmark = [
+    pytest.mark.timeout(2400),  # soak runs are long by design; each is bounded inside
     pytest.mark.worker,
     pytest.mark.xdist_group("worker"),
     pytest.mark.django_db(transaction=True),

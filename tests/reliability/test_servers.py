@@ -24,6 +24,7 @@ from tests.spectora_fixtures import connect_company
 from tests.spectora_integration.test_sync import book
 
 pytestmark = [
+    pytest.mark.timeout(2400),  # soak runs are long by design; each is bounded inside
     pytest.mark.full,
     pytest.mark.soak,
     pytest.mark.worker,
