@@ -3,12 +3,15 @@ every reliability test ends with: Spectora equals Attik, nothing duplicated."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from django.utils import timezone
 
 from spectora_integration import services
@@ -123,3 +126,32 @@ def every_run_finished_visibly() -> None:
 
 def recent(seconds: int = 3600):
     return timezone.now() - timedelta(seconds=seconds)
+
+
+SOAK_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "reliability.json"
+
+
+def record(test: str, **figures) -> None:
+    """Keep what a soak run survived (faults fired, retries, runs) for docs/reliability.md."""
+    from django.conf import settings
+
+    data = json.loads(SOAK_RESULTS.read_text()) if SOAK_RESULTS.exists() else {}
+    data[test] = {
+        "at": timezone.now().isoformat(timespec="seconds"),
+        "database": connection.vendor,
+        "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
+        **figures,
+    }
+    SOAK_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    SOAK_RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def run_figures() -> dict:
+    runs = SyncRun.objects.all()
+    return {
+        "runs": runs.count(),
+        "runs_succeeded": runs.filter(state=RunState.SUCCEEDED).count(),
+        "runs_failed_then_retried": runs.filter(state=RunState.FAILED).count(),
+        "attempts": sum(runs.values_list("attempts", flat=True)),
+        "rate_limit_deferrals": sum(runs.values_list("deferrals", flat=True)),
+    }

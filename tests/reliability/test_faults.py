@@ -21,7 +21,9 @@ from tests.factories import EmployeeFactory
 from tests.reliability.conftest import (
     assert_spectora_equals_attik,
     every_run_finished_visibly,
+    record,
     retry_failed_until_clean,
+    run_figures,
     settle,
 )
 from tests.spectora_fixtures import connect_company
@@ -81,14 +83,20 @@ def test_syncs_survive_5xx_timeouts_and_applied_then_error_with_two_workers(
     batch = [book(wired) for _ in range(WORKORDERS)]
     workers(2)
     wired.control("faults", faults_on_every_write_path())
+    started = time.monotonic()
     for wo in batch:
         services.sync_request(wo, None)
     settle(1800)
     every_run_finished_visibly()
+    failed_first_pass = SyncRun.objects.filter(state=RunState.FAILED).count()
     fired = Counter(r["fault"] for r in wired.requests_log() if r.get("fault"))
     assert fired["error"] and fired["timeout"] and fired["applied_then_error"], fired
-    retry_failed_until_clean(rounds=10, timeout=1800)
+    retried = retry_failed_until_clean(rounds=10, timeout=1800)
     assert_spectora_equals_attik(wired, batch)
+    record("fault_storm", workorders=len(batch), workers=2, calls=len(wired.requests_log()),
+           faults_fired=dict(fired), failed_after_first_pass=failed_first_pass,
+           retried_by_admin=retried, seconds=round(time.monotonic() - started),
+           duplicates=0, **run_figures())
 
 
 @pytest.mark.soak
@@ -121,8 +129,10 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_applies_nothing_twice(
     assert len(kills) >= 2
     settle(600)
     every_run_finished_visibly()
-    retry_failed_until_clean()
+    retried = retry_failed_until_clean()
     assert_spectora_equals_attik(wired, batch)
+    record("worker_sigkill", workorders=len(batch), kills=len(kills), retried_by_admin=retried,
+           duplicates=0, **run_figures())
 
 
 @pytest.mark.soak
@@ -143,7 +153,9 @@ def test_a_429_storm_fails_nothing_and_stays_under_the_limit(workers, company, s
         wo.notes = f"storm {n}"
         wo.save(update_fields=["notes"])
         services.sync_request(wo, None)
+    started = time.monotonic()
     settle(900)
+    seconds = time.monotonic() - started
     wired.control("rate_limit", {"per_second": None})
     assert not SyncRun.objects.filter(state=RunState.FAILED).exists()
     log = wired.requests_log()[mark:]
@@ -151,6 +163,10 @@ def test_a_429_storm_fails_nothing_and_stays_under_the_limit(workers, company, s
     per_second = Counter(int(datetime.fromisoformat(r["at"]).timestamp()) for r in accepted)
     assert max(per_second.values()) <= 2 * rate  # the limit plus the burst
     assert_spectora_equals_attik(wired, batch)
+    record("rate_limit_storm", workorders=len(batch), limit_per_second=rate,
+           calls=len(log), answers_429=len(log) - len(accepted),
+           busiest_second=max(per_second.values()), seconds=round(seconds),
+           minimum_seconds=round(len(accepted) / rate), failed_runs=0, **run_figures())
 
 
 def test_reassignments_under_faults_keep_spectora_equal(workers, company, sandbox):

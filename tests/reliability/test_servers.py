@@ -17,7 +17,9 @@ from spectora_integration import services
 from tests.reliability.conftest import (
     assert_spectora_equals_attik,
     every_run_finished_visibly,
+    record,
     retry_failed_until_clean,
+    run_figures,
     settle,
 )
 from tests.spectora_fixtures import connect_company
@@ -68,8 +70,9 @@ def test_a_redis_restart_mid_run_loses_nothing(workers, company, sandbox):
         time.sleep(0.2)
     settle(600)
     every_run_finished_visibly()
-    retry_failed_until_clean()
+    retried = retry_failed_until_clean()
     assert_spectora_equals_attik(wired, batch)
+    record("redis_restart", workorders=len(batch), retried_by_admin=retried, **run_figures())
 
 
 def test_a_database_restart_mid_run_loses_nothing(workers, company, sandbox):
@@ -93,5 +96,6 @@ def test_a_database_restart_mid_run_loses_nothing(workers, company, sandbox):
             time.sleep(0.2)
     settle(600)
     every_run_finished_visibly()
-    retry_failed_until_clean()
+    retried = retry_failed_until_clean()
     assert_spectora_equals_attik(wired, batch)
+    record("postgres_restart", workorders=len(batch), retried_by_admin=retried, **run_figures())
