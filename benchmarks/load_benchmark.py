@@ -184,7 +184,12 @@ def purge_queue(queue: str) -> None:
 
     try:
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(queue)
+            channel = conn.default_channel
+            channel.queue_purge(queue)
+            if hasattr(channel, "keyprefix_queue"):  # Redis: the run's own exchange's tables
+                prefix = getattr(channel, "global_keyprefix", "")
+                channel.client.delete(prefix + channel.keyprefix_queue % queue,
+                                      prefix + channel.keyprefix_binding_permanent % queue)
     except Exception as error:  # nothing was ever sent to it, or the broker is gone
         print(f"  (could not purge queue {queue}: {error})")
 
