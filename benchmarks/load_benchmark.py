@@ -448,9 +448,9 @@ def pages_under_load(args, rng: random.Random) -> dict:
     from django.conf import settings
     from django.utils import timezone
 
-    from spectora_integration import services
     from spectora_integration.models import RunState, SyncRun
     from spectora_integration.sandbox import start_sandbox
+    from spectora_integration.sync import runs
     from tests.factories import CompanyFactory
     from tests.spectora_fixtures import connect_company
     from tests.worker import WorkerProcess, unique_queue
@@ -499,33 +499,34 @@ def pages_under_load(args, rng: random.Random) -> dict:
         to_sync = list(Workorder.objects.filter(pk__in=rng.sample(eligible, args.syncs)))
 
         def request_syncs(start, deadline) -> dict:
-            run_ids = [services.sync_request(wo, users[0]).pk for wo in to_sync]
+            run_ids = [runs.sync_request(wo, users[0]).pk for wo in to_sync]
             requested_after = time.monotonic() - start
-            runs = SyncRun.objects.filter(pk__in=run_ids)
+            their_runs = SyncRun.objects.filter(pk__in=run_ids)
             all_done_at = None
             while time.monotonic() < deadline:
                 if all_done_at is None and (
-                        runs.filter(state__in=done_states).count() == len(run_ids)):
+                        their_runs.filter(state__in=done_states).count() == len(run_ids)):
                     all_done_at = time.monotonic() - start
                 time.sleep(0.5)
             return {"run_ids": run_ids, "requested_after": requested_after,
                     "all_done_at": all_done_at, "window": time.monotonic() - start,
-                    "in_window": {state: runs.filter(state=state).count()
+                    "in_window": {state: their_runs.filter(state=state).count()
                                   for state in RunState.values}}
 
         before = cpu_snapshot()
         results, elapsed, sync = run_users(sessions, web.url, ids, inspectors, today,
                                            args.seconds, rng, during=request_syncs)
         cpu = cpu_use(before, cpu_snapshot(), groups)
-        runs = SyncRun.objects.filter(pk__in=sync["run_ids"])
+        their_runs = SyncRun.objects.filter(pk__in=sync["run_ids"])
         drain_started = time.monotonic()
         try:
-            wait_until(lambda: runs.filter(state__in=done_states).count() == runs.count(),
-                       timeout=args.drain, interval=0.5)
+            wait_until(
+                lambda: their_runs.filter(state__in=done_states).count() == their_runs.count(),
+                timeout=args.drain, interval=0.5)
             drained = round(time.monotonic() - drain_started, 1)
         except TimeoutError:
             drained = None
-        after = {state: runs.filter(state=state).count() for state in RunState.values}
+        after = {state: their_runs.filter(state=state).count() for state in RunState.values}
     finally:
         for worker in workers:
             worker.stop()

@@ -68,18 +68,18 @@ def book(wired, n: int = 0):
 
 
 def calls_per_sync(wired) -> dict:
-    from spectora_integration import services
+    from spectora_integration.sync import engine, runs
 
     def sync(wo, **kw):
-        run = services.sync_request(wo, None, **kw)
-        services.sync_execute(run.pk)
+        run = runs.sync_request(wo, None, **kw)
+        engine.sync_execute(run.pk)
 
-    enqueue = services._enqueue
-    services._enqueue = lambda run_id, countdown=0: None  # runs are executed inline here
+    enqueue = runs.enqueue_run
+    runs.enqueue_run = lambda run_id, countdown=0: None  # runs are executed inline here
     try:
         return _calls_per_sync(wired, sync)
     finally:
-        services._enqueue = enqueue
+        runs.enqueue_run = enqueue
 
 
 def _calls_per_sync(wired, sync) -> dict:
@@ -113,8 +113,8 @@ def _calls_per_sync(wired, sync) -> dict:
 def click_to_synced(wired, clicks: int) -> dict:
     from django.conf import settings
 
-    from spectora_integration import services
     from spectora_integration.models import SpectoraLink, SyncState
+    from spectora_integration.sync import runs
     from tests.worker import WorkerProcess, unique_queue
 
     settings.CELERY_TASK_DEFAULT_QUEUE = unique_queue("bench")
@@ -124,7 +124,7 @@ def click_to_synced(wired, clicks: int) -> dict:
         for n in range(clicks):
             wo = book(wired, n)
             started = time.monotonic()
-            services.sync_request(wo, None)
+            runs.sync_request(wo, None)
             synced = SpectoraLink.objects.filter(workorder=wo, sync_state=SyncState.SYNCED)
             wait_until(synced.exists, timeout=60, interval=0.01)
             latencies.append((time.monotonic() - started) * 1000)
@@ -141,8 +141,8 @@ def click_to_synced(wired, clicks: int) -> dict:
 def bulk_resync(wired, count: int) -> dict:
     from django.conf import settings
 
-    from spectora_integration import services
     from spectora_integration.models import RunState, SyncRun
+    from spectora_integration.sync import runs
     from tests.worker import WorkerProcess, unique_queue
     from workorders.models import Workorder
 
@@ -153,7 +153,7 @@ def bulk_resync(wired, count: int) -> dict:
     try:
         batch = [book(wired, n) for n in range(count)]
         for wo in batch:  # first sync at full speed: not what is measured
-            services.sync_request(wo, None)
+            runs.sync_request(wo, None)
         wait_until(lambda: not SyncRun.objects.filter(
             state__in=[RunState.QUEUED, RunState.RUNNING]).exists(), timeout=1800, interval=0.5)
         Workorder.objects.filter(pk__in=[wo.pk for wo in batch]).update(notes="bulk change")
@@ -163,7 +163,7 @@ def bulk_resync(wired, count: int) -> dict:
         mark = len(wired.requests_log())
         started = time.monotonic()
         for wo in batch:
-            services.sync_request(wo, None, force=False)
+            runs.sync_request(wo, None, force=False)
         wait_until(lambda: not SyncRun.objects.filter(
             state__in=[RunState.QUEUED, RunState.RUNNING]).exists(), timeout=1800, interval=0.2)
         elapsed = time.monotonic() - started

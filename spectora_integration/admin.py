@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
-from spectora_integration import inbound, services
+from spectora_integration.inbound import deliveries
 from spectora_integration.models import (
     InboundWebhook,
     SpectoraConnection,
@@ -9,6 +9,7 @@ from spectora_integration.models import (
     SyncCall,
     SyncRun,
 )
+from spectora_integration.sync import runs
 from workorders.admin_scoping import CompanyScopedAdmin, CompanyScopedInline
 from workorders.permissions import RETRY_SYNCS, user_can
 
@@ -71,7 +72,7 @@ class SyncRunAdmin(ReadOnlyMixin, CompanyScopedAdmin):
     def retry_runs(self, request, queryset):
         if not user_can(request.user, RETRY_SYNCS) and not request.user.is_superuser:
             raise PermissionDenied
-        count = services.sync_retry(queryset, request.user)
+        count = runs.sync_retry(queryset, request.user)
         self.message_user(request, f"Queued {count} retr{'y' if count == 1 else 'ies'}.",
                           messages.SUCCESS)
 
@@ -79,7 +80,7 @@ class SyncRunAdmin(ReadOnlyMixin, CompanyScopedAdmin):
     def dismiss_runs(self, request, queryset):
         if not user_can(request.user, RETRY_SYNCS) and not request.user.is_superuser:
             raise PermissionDenied
-        count = services.sync_dismiss(queryset, request.user)
+        count = runs.sync_dismiss(queryset, request.user)
         self.message_user(request, f"Dismissed {count} failed sync(s).", messages.SUCCESS)
 
 
@@ -113,6 +114,6 @@ class InboundWebhookAdmin(ReadOnlyMixin, CompanyScopedAdmin):
     def reprocess(self, request, queryset):
         if not user_can(request.user, RETRY_SYNCS) and not request.user.is_superuser:
             raise PermissionDenied
-        count = inbound.delivery_reprocess(queryset)
+        count = deliveries.delivery_reprocess(queryset)
         self.message_user(request, f"Queued {count} webhook{'s' if count != 1 else ''} to "
                                    "process again.", messages.SUCCESS)

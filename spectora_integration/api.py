@@ -8,7 +8,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from spectora_integration import selectors, services
 from spectora_integration.models import RunState, SyncRun, Trigger
 from spectora_integration.serializers import (
     RetrySerializer,
@@ -16,6 +15,7 @@ from spectora_integration.serializers import (
     SyncRunDetailSerializer,
     SyncRunSerializer,
 )
+from spectora_integration.sync import engine, runs, selectors
 from workorders import permissions
 from workorders import selectors as workorder_selectors
 from workorders.api import CompanyScopedMixin
@@ -45,11 +45,11 @@ class SyncView(WorkorderSpectoraMixin, APIView):
         body = SyncRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            run = services.sync_request(
+            run = runs.sync_request(
                 workorder, request.user, force=body.validated_data["force"],
                 trigger=Trigger.API, strict=True,
             )
-        except services.SyncRefused as refused:
+        except runs.SyncRefused as refused:
             return Response(
                 {"code": refused.ineligible.code, "detail": refused.ineligible.message},
                 status=status.HTTP_409_CONFLICT,
@@ -64,7 +64,7 @@ class PreviewView(WorkorderSpectoraMixin, APIView):
         "reason": serializers.CharField(), "operations": serializers.ListField(),
     }))
     def get(self, request, pk):
-        return Response(services.sync_preview(self.workorder(pk)))
+        return Response(engine.sync_preview(self.workorder(pk)))
 
 
 @extend_schema(tags=["spectora"])
@@ -98,7 +98,7 @@ class SyncRunViewSet(CompanyScopedMixin, mixins.ListModelMixin, mixins.RetrieveM
         self.require(permissions.RETRY_SYNCS)
         body = RetrySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        runs = selectors.failed_run_list(self.company)
+        failed = selectors.failed_run_list(self.company)
         if not body.validated_data.get("all_failed"):
-            runs = runs.filter(pk__in=body.validated_data["ids"])
-        return Response({"retried": services.sync_retry(runs, request.user)})
+            failed = failed.filter(pk__in=body.validated_data["ids"])
+        return Response({"retried": runs.sync_retry(failed, request.user)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from spectora_integration import secrets
+from spectora_integration import crypto
 from workorders.models import Company, Workorder
 
 
@@ -41,25 +41,25 @@ class SpectoraConnection(models.Model):
 
     @property
     def api_key(self) -> str:
-        return secrets.decrypt(self.api_key_encrypted)
+        return crypto.decrypt(self.api_key_encrypted)
 
     def set_api_key(self, value: str) -> None:
-        self.api_key_encrypted = secrets.encrypt(value)
+        self.api_key_encrypted = crypto.encrypt(value)
         self.api_key_last4 = value[-4:] if len(value) >= 8 else ""
 
     @property
     def webhook_secrets(self) -> list[str]:
         """Current secret first, then the one being rotated out."""
         found = [
-            secrets.decrypt(self.webhook_secret_encrypted),
-            secrets.decrypt(self.previous_webhook_secret_encrypted),
+            crypto.decrypt(self.webhook_secret_encrypted),
+            crypto.decrypt(self.previous_webhook_secret_encrypted),
         ]
         return [s for s in found if s]
 
     def set_webhook_secret(self, value: str) -> None:
         if self.webhook_secret_encrypted:
             self.previous_webhook_secret_encrypted = self.webhook_secret_encrypted
-        self.webhook_secret_encrypted = secrets.encrypt(value)
+        self.webhook_secret_encrypted = crypto.encrypt(value)
 
     @property
     def is_connected(self) -> bool:
@@ -126,7 +126,6 @@ class RunState(models.TextChoices):
 class RunKind(models.TextChoices):
     SYNC = "sync", "Sync"
     CANCEL = "cancel", "Cancel"
-    REFRESH = "refresh", "Refresh from Spectora"
 
 
 class Trigger(models.TextChoices):

@@ -2,11 +2,12 @@
 
 from celery import shared_task
 
-from spectora_integration import drift, inbound, services
 from spectora_integration.client import TransientError
+from spectora_integration.inbound import deliveries, drift, importer
+from spectora_integration.sync import engine, runs
 
 # Below the workorder's lease, so a run that is still alive always holds its lease.
-SYNC_TIME_LIMIT = max(10, services.LEASE_SECONDS - 30)
+SYNC_TIME_LIMIT = max(10, runs.LEASE_SECONDS - 30)
 DRIFT_SCAN_TIME_LIMIT = 600
 
 
@@ -15,34 +16,34 @@ DRIFT_SCAN_TIME_LIMIT = 600
     time_limit=SYNC_TIME_LIMIT, soft_time_limit=int(SYNC_TIME_LIMIT * 0.85),
 )
 def run_sync(run_id: int) -> str:
-    return services.sync_execute(run_id)
+    return engine.sync_execute(run_id)
 
 
 @shared_task(name="spectora.sweep_outbox", acks_late=True, time_limit=120,
              soft_time_limit=100)
 def sweep_outbox() -> int:
-    return services.sweep_outbox()
+    return runs.sweep_outbox()
 
 
 @shared_task(
-    name="spectora.process_webhook", bind=True, acks_late=True, max_retries=inbound.MAX_RETRIES,
+    name="spectora.process_webhook", bind=True, acks_late=True, max_retries=deliveries.MAX_RETRIES,
     time_limit=120, soft_time_limit=100,
 )
 def process_webhook(self, inbound_id: int) -> str:
     try:
-        return inbound.process_delivery(inbound_id)
+        return deliveries.process_delivery(inbound_id)
     except TransientError as error:
-        if self.request.retries >= inbound.MAX_RETRIES:
-            inbound.delivery_gave_up(inbound_id, error)
+        if self.request.retries >= deliveries.MAX_RETRIES:
+            deliveries.delivery_gave_up(inbound_id, error)
             return "failed"
-        delay = inbound.retry_delay(self.request.retries + 1, error.retry_after)
+        delay = deliveries.retry_delay(self.request.retries + 1, error.retry_after)
         raise self.retry(exc=error, countdown=delay) from error
 
 
 @shared_task(name="spectora.refresh_workorder", acks_late=True, time_limit=120,
              soft_time_limit=100)
 def refresh_workorder(workorder_id: int) -> str:
-    return inbound.workorder_refresh(workorder_id)
+    return importer.workorder_refresh(workorder_id)
 
 
 @shared_task(

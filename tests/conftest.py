@@ -105,3 +105,22 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     yield worker
     worker.stop()
     django_settings.CELERY_TASK_DEFAULT_QUEUE = original
+
+
+# ---------------------------------------------------------------- no broker
+
+QUEUES = {"run_sync": "runs", "process_webhook": "deliveries", "refresh_workorder": "refreshes"}
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """No broker: records what would be sent to the workers; the test runs it itself."""
+    sent = {name: [] for name in QUEUES.values()}
+
+    def enqueue(task_name, *args, countdown=0, fallback=""):
+        sent[QUEUES[task_name]].append(args[0])
+
+    from spectora_integration import queueing
+
+    monkeypatch.setattr(queueing, "enqueue", enqueue)
+    return sent

@@ -1,5 +1,6 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 
+from workorders import integrations
 from workorders.admin_scoping import CompanyScopedAdmin, CompanyScopedInline, admin_company
 from workorders.models import (
     ActivityEvent,
@@ -95,25 +96,13 @@ class WorkorderAdmin(CompanyScopedAdmin):
     readonly_fields = ["number", "version", "created_by", "created_at", "updated_at"]
     inlines = [AssignmentInline, LineItemInline]
     list_select_related = ["company"]
-    actions = ["sync_spectora_job"]
-
-    @admin.action(description="Sync Spectora job")
-    def sync_spectora_job(self, request, queryset):
-        from spectora_integration.models import Trigger
-        from spectora_integration.services import SyncRefused, sync_request
-
-        queued, refused = 0, []
-        for workorder in queryset:
-            try:
-                sync_request(workorder, request.user, trigger=Trigger.ADMIN, strict=True)
-                queued += 1
-            except SyncRefused as error:
-                refused.append(f"{workorder}: {error.ineligible.message}")
-        if queued:
-            self.message_user(request, f"Queued a Spectora sync for {queued} workorder(s).",
-                              messages.SUCCESS)
-        for line in refused[:20]:
-            self.message_user(request, f"Not synced, {line}", messages.WARNING)
+    def get_actions(self, request):
+        """The office's own actions plus those its integrations add (e.g. Sync Spectora job)."""
+        actions = super().get_actions(request)
+        for action in integrations.admin_actions():
+            name = action.__name__
+            actions[name] = (action, name, action.short_description)
+        return actions
 
     def save_model(self, request, obj, form, change):
         if not change and not obj.number:

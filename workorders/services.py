@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from workorders import integrations
 from workorders.errors import NotAllowed, StaleVersion, ValidationFailed
 from workorders.models import (
     ActivityEvent,
@@ -107,23 +108,50 @@ def _validate_scalars(values: dict) -> None:
 
 
 def _replace_children(workorder, assignees, line_items) -> None:
-    if assignees is not None:
-        workorder.assignments.all().delete()
-        Assignment.objects.bulk_create(
-            Assignment(workorder=workorder, employee=a.employee, primary=a.primary)
-            for a in assignees
-        )
-    if line_items is not None:
-        workorder.line_items.all().delete()
-        LineItem.objects.bulk_create(
-            LineItem(
-                workorder=workorder,
-                service=i.service,
-                price_cents=i.service.price_cents if i.price_cents is None else i.price_cents,
-                quantity=i.quantity,
-            )
+    workorder_children_replace(
+        workorder,
+        None if assignees is None else {a.employee.pk: a.primary for a in assignees},
+        None if line_items is None else [
+            (i.service.pk,
+             i.service.price_cents if i.price_cents is None else i.price_cents,
+             i.quantity)
             for i in line_items
+        ],
+    )
+
+
+def workorder_children_replace(
+    workorder: Workorder,
+    assignees: dict[int, bool] | None,
+    line_items: list[tuple[int, int, int]] | None,
+) -> list[str]:
+    """Make the workorder's inspectors and line items these; returns what changed.
+
+    ``assignees`` maps employee ids to "primary"; ``line_items`` are
+    ``(service id, price in cents, quantity)``. ``None`` leaves that part alone.
+    """
+    changed = []
+    if assignees is not None:
+        current = {(a.employee_id, a.primary) for a in workorder.assignments.all()}
+        if current != set(assignees.items()):
+            workorder.assignments.all().delete()
+            Assignment.objects.bulk_create(
+                Assignment(workorder=workorder, employee_id=pk, primary=primary)
+                for pk, primary in assignees.items()
+            )
+            changed.append("inspectors")
+    if line_items is not None:
+        current_items = sorted(
+            (li.service_id, li.price_cents, li.quantity) for li in workorder.line_items.all()
         )
+        if current_items != sorted(line_items):
+            workorder.line_items.all().delete()
+            LineItem.objects.bulk_create(
+                LineItem(workorder=workorder, service_id=pk, price_cents=price, quantity=quantity)
+                for pk, price, quantity in line_items
+            )
+            changed.append("services")
+    return changed
 
 
 def next_workorder_number(company: Company) -> int:
@@ -174,6 +202,7 @@ def workorder_create(
                 company, workorder, user, "created",
                 f"{_actor_name(user)} booked {workorder} for {workorder.client_name}.",
             )
+            integrations.announce(integrations.CREATED, workorder, user=user)
     except IntegrityError:
         if form_token:
             existing = Workorder.objects.filter(company=company, form_token=form_token).first()
@@ -286,6 +315,7 @@ def workorder_confirm(workorder: Workorder, *, user) -> Workorder:
                 workorder.company, workorder, user, "confirmed",
                 f"{_actor_name(user)} confirmed {workorder}.",
             )
+            integrations.announce(integrations.CONFIRMED, workorder, user=user)
     return workorder
 
 
@@ -318,12 +348,8 @@ def workorder_cancel(workorder: Workorder, *, user, reason: str) -> Workorder:
 
 
 def _after_change(workorder: Workorder, user, changed: list[str]) -> None:
-    from spectora_integration.services import workorder_changed
-
-    workorder_changed(workorder, user=user, changed=changed)
+    integrations.announce(integrations.CHANGED, workorder, user=user, changed=changed)
 
 
 def _after_cancel(workorder: Workorder, user) -> None:
-    from spectora_integration.services import workorder_cancelled
-
-    workorder_cancelled(workorder, user=user)
+    integrations.announce(integrations.CANCELLED, workorder, user=user)

@@ -6,20 +6,21 @@ through the company-scoped selectors, so another company's id is a 404.
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
-from spectora_integration import selectors as spectora_selectors
-from workorders import permissions, selectors, services
+from workorders import integrations, permissions, selectors, services
+from workorders.access import (
+    htmx_target,
+    member_required,
+    page,
+    require,
+    workorder_or_404,
+)
 from workorders.errors import ApplicationError, NotAllowed, ValidationFailed
 from workorders.forms import (
     CancelForm,
@@ -29,61 +30,13 @@ from workorders.forms import (
     apply_service_error,
     dollars,
 )
+from workorders.integrations import HIDDEN, MenuEntry
 from workorders.models import Workorder, WorkorderStatus
 
 PAGE_SIZE = 25
 TABS = ("workorder", "activity", "integrations")
 SPECTORA_ORIGIN_HINT = "Comes from Spectora: change it there"
 ACTIVITY_LIMIT = 200
-SYNC_RUN_LIMIT = 20
-DASHBOARD_DAYS = 14
-
-
-# -- Access ---------------------------------------------------------------------------------
-
-
-def member_required(view):
-    """Signed in (else the login page) and a member of a company (else 403)."""
-
-    @functools.wraps(view)
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if permissions.company_of(request.user) is None:
-            raise PermissionDenied(
-                "Your account is not part of a company yet. Ask your administrator to add you."
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def _require(user, action: str) -> None:
-    if not permissions.user_can(user, action):
-        raise PermissionDenied(
-            "Your role does not allow this. Ask an administrator if you need it."
-        )
-
-
-def _workorder_or_404(request, pk) -> Workorder:
-    try:
-        return selectors.workorder_get(permissions.company_of(request.user), pk)
-    except Workorder.DoesNotExist:
-        raise Http404("No such workorder.") from None
-
-
-def _page(request, template: str, context: dict):
-    """Render a full page (the top bar's needs come from the context processor)."""
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
-
-
-def _htmx_target(request) -> str | None:
-    """The element an htmx request will swap, unless it is restoring history (full page)."""
-    details = getattr(request, "htmx", None)
-    if not details or details.history_restore_request:
-        return None
-    return details.target
 
 
 # -- Dashboard ------------------------------------------------------------------------------
@@ -94,13 +47,13 @@ def dashboard(request):
     """Today's jobs and the Spectora integration's health, in a constant number of queries."""
     company = permissions.company_of(request.user)
     today = timezone.localdate()
-    return _page(
+    return page(
         request,
         "workorders/dashboard.html",
         {
             "today": today,
             "jobs": list(selectors.workorders_on_day(company, today)),
-            "health": spectora_selectors.sync_health(company, days=DASHBOARD_DAYS),
+            **integrations.dashboard_context(company),
             "can_create": permissions.user_can(request.user, permissions.CREATE),
         },
     )
@@ -128,80 +81,19 @@ def workorder_list(request):
         "has_any": has_any,
         "can_create": permissions.user_can(request.user, permissions.CREATE),
     }
-    if _htmx_target(request) == "wo-results":
+    if htmx_target(request) == "wo-results":
         response = render(request, "workorders/_list_results.html", context)
         patch_vary_headers(response, ["HX-Request"])
         return response
-    return _page(request, "workorders/list.html", context)
+    return page(request, "workorders/list.html", context)
 
 
 # -- Detail ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class MenuEntry:
-    """One entry of the Actions menu: shown or not, usable or disabled with a hint."""
-
-    visible: bool = True
-    enabled: bool = True
-    hint: str = ""
-
-
-HIDDEN = MenuEntry(visible=False, enabled=False)
-
-
-def spectora_connection(company):
-    try:
-        return company.spectora_connection
-    except ObjectDoesNotExist:
-        return None
-
-
-def spectora_link(workorder: Workorder):
-    try:
-        return workorder.spectora_link
-    except ObjectDoesNotExist:
-        return None
-
-
-def _spectora_entries(user, workorder: Workorder, connection) -> dict[str, MenuEntry]:
-    connected = connection is not None and connection.is_connected
-    link = spectora_link(workorder)
-    if link is not None and link.url:
-        open_entry = MenuEntry()
-    elif not connected:
-        open_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")
-    else:
-        open_entry = MenuEntry(enabled=False, hint="No Spectora job yet: sync it first")
-    if not permissions.user_can(user, permissions.SYNC):
-        sync_entry = HIDDEN
-    elif not connected:
-        sync_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")
-    elif workorder.is_spectora_origin:
-        sync_entry = MenuEntry(
-            enabled=False, hint="Comes from Spectora: it syncs from there; use Refresh"
-        )
-    elif workorder.is_cancelled:
-        sync_entry = MenuEntry(enabled=False, hint="Cancelled: the Spectora job is cancelled")
-    else:
-        sync_entry = MenuEntry()
-    if not workorder.is_spectora_origin or not permissions.user_can(user, permissions.SYNC):
-        refresh_entry = HIDDEN
-    elif not connected:
-        refresh_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")
-    elif link is None or not link.linked:
-        refresh_entry = MenuEntry(enabled=False, hint="Not linked to a Spectora job")
-    else:
-        refresh_entry = MenuEntry()
-    return {
-        "open_spectora": open_entry, "sync_spectora": sync_entry,
-        "refresh_spectora": refresh_entry,
-    }
-
-
-def actions_for(user, workorder: Workorder, connection) -> dict[str, MenuEntry]:
-    """What the Actions menu offers this user for this workorder."""
-    entries = _spectora_entries(user, workorder, connection)
+def actions_for(user, workorder: Workorder) -> dict[str, MenuEntry]:
+    """What the Actions menu offers this user for this workorder (integrations add theirs)."""
+    entries = integrations.menu_entries(user, workorder)
     if workorder.is_cancelled:
         entries.update(edit=HIDDEN, reschedule=HIDDEN, confirm=HIDDEN, cancel=HIDDEN)
         return entries
@@ -237,16 +129,7 @@ def _tab_context(workorder: Workorder, tab: str) -> dict:
     if tab == "activity":
         return {"events": list(selectors.activity_for(workorder)[:ACTIVITY_LIMIT])}
     if tab == "integrations":
-        try:
-            link = workorder.spectora_link
-        except ObjectDoesNotExist:
-            link = None
-        runs = list(
-            workorder.sync_runs.select_related("requested_by").prefetch_related("calls")[
-                :SYNC_RUN_LIMIT
-            ]
-        )
-        return {"link": link, "runs": runs, "run_limit": SYNC_RUN_LIMIT}
+        return {}
     items = list(workorder.line_items.all())
     return {
         "duration_label": _duration_label(workorder.duration_minutes),
@@ -260,23 +143,22 @@ def _tab_context(workorder: Workorder, tab: str) -> dict:
 
 @member_required
 def workorder_detail(request, pk):
-    workorder = _workorder_or_404(request, pk)
+    workorder = workorder_or_404(request, pk)
     tab = request.GET.get("tab", "workorder")
     if tab not in TABS:
         tab = "workorder"
-    connection = spectora_connection(workorder.company)
     context = {
         "workorder": workorder,
         "tab": tab,
-        "connection": connection,
+        **integrations.detail_context(request.user, workorder, tab),
         **_tab_context(workorder, tab),
     }
-    if _htmx_target(request) == "wo-tabs":
+    if htmx_target(request) == "wo-tabs":
         response = render(request, "workorders/_detail_tabs.html", context)
         patch_vary_headers(response, ["HX-Request"])
         return response
-    context["actions"] = actions_for(request.user, workorder, connection)
-    return _page(request, "workorders/detail.html", context)
+    context["actions"] = actions_for(request.user, workorder)
+    return page(request, "workorders/detail.html", context)
 
 
 # -- Create and edit ------------------------------------------------------------------------
@@ -293,7 +175,7 @@ def _form_group(company, *, data=None, workorder=None) -> WorkorderFormGroup:
 
 @member_required
 def workorder_create(request):
-    _require(request.user, permissions.CREATE)
+    require(request.user, permissions.CREATE)
     company = permissions.company_of(request.user)
     group = _form_group(company, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and group.is_valid():
@@ -311,7 +193,7 @@ def workorder_create(request):
         else:
             messages.success(request, f"Booked {workorder} for {workorder.client_name}.")
             return redirect("workorders:detail", pk=workorder.pk)
-    return _page(
+    return page(
         request,
         "workorders/form.html",
         {"group": group, "workorder": None},
@@ -332,8 +214,8 @@ def _refuse_if_locked(request, workorder: Workorder):
 
 @member_required
 def workorder_edit(request, pk):
-    workorder = _workorder_or_404(request, pk)
-    _require(request.user, permissions.EDIT)
+    workorder = workorder_or_404(request, pk)
+    require(request.user, permissions.EDIT)
     refused = _refuse_if_locked(request, workorder)
     if refused:
         return refused
@@ -358,7 +240,7 @@ def workorder_edit(request, pk):
             else:
                 messages.success(request, f"Saved your changes to {updated}.")
             return redirect("workorders:detail", pk=updated.pk)
-    return _page(
+    return page(
         request,
         "workorders/form.html",
         {"group": group, "workorder": workorder},
@@ -367,8 +249,8 @@ def workorder_edit(request, pk):
 
 @member_required
 def workorder_reschedule(request, pk):
-    workorder = _workorder_or_404(request, pk)
-    _require(request.user, permissions.RESCHEDULE)
+    workorder = workorder_or_404(request, pk)
+    require(request.user, permissions.RESCHEDULE)
     refused = _refuse_if_locked(request, workorder)
     if refused:
         return refused
@@ -395,7 +277,7 @@ def workorder_reschedule(request, pk):
             else:
                 messages.success(request, f"Rescheduled {updated}.")
             return redirect("workorders:detail", pk=updated.pk)
-    return _page(
+    return page(
         request,
         "workorders/reschedule.html",
         {"form": form, "workorder": workorder},
@@ -407,10 +289,10 @@ def workorder_reschedule(request, pk):
 
 @member_required
 def workorder_confirm(request, pk):
-    workorder = _workorder_or_404(request, pk)
+    workorder = workorder_or_404(request, pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    _require(request.user, permissions.CONFIRM)
+    require(request.user, permissions.CONFIRM)
     if workorder.status == WorkorderStatus.CONFIRMED:
         messages.info(request, f"{workorder} was already confirmed.")
         return redirect("workorders:detail", pk=workorder.pk)
@@ -425,8 +307,8 @@ def workorder_confirm(request, pk):
 
 @member_required
 def workorder_cancel(request, pk):
-    workorder = _workorder_or_404(request, pk)
-    _require(request.user, permissions.CANCEL)
+    workorder = workorder_or_404(request, pk)
+    require(request.user, permissions.CANCEL)
     if workorder.is_cancelled:
         messages.info(request, f"{workorder} is already cancelled.")
         return redirect("workorders:detail", pk=workorder.pk)
@@ -441,7 +323,7 @@ def workorder_cancel(request, pk):
         else:
             messages.success(request, f"Cancelled {workorder}.")
             return redirect("workorders:detail", pk=workorder.pk)
-    return _page(
+    return page(
         request,
         "workorders/cancel.html",
         {"form": form, "workorder": workorder},

@@ -10,9 +10,10 @@ from workorders.models import Workorder
 
 @dataclass(frozen=True)
 class Ineligible:
-    code: str  # not_connected | cancelled | spectora_origin | missing_links
+    code: str  # not_connected | cancelled | spectora_origin | missing_links | not_linked ...
     message: str
     fix_url_name: str = ""  # a page that fixes it, for people who may open it
+    hint: str = ""  # the short form, for a disabled menu entry
 
     def __str__(self) -> str:
         return self.message
@@ -22,32 +23,75 @@ def connection_for(workorder: Workorder) -> SpectoraConnection | None:
     return SpectoraConnection.objects.filter(company_id=workorder.company_id).first()
 
 
-def check_eligibility(workorder: Workorder, *, for_cancel: bool = False) -> Ineligible | None:
-    """None when a sync may go ahead; otherwise the first reason it may not."""
-    connection = connection_for(workorder)
-    if connection is None or not connection.is_connected:
-        return Ineligible(
-            "not_connected",
-            "This company is not connected to Spectora. An admin can connect it on the "
-            "Spectora connection page.",
-            "spectora:connection",
-        )
+NOT_CONNECTED = Ineligible(
+    "not_connected",
+    "This company is not connected to Spectora. An admin can connect it on the "
+    "Spectora connection page.",
+    "spectora:connection",
+    hint="Not connected to Spectora",
+)
+
+
+def is_connected(connection: SpectoraConnection | None) -> bool:
+    return connection is not None and connection.is_connected
+
+
+def check_eligibility(
+    workorder: Workorder,
+    *,
+    for_cancel: bool = False,
+    connection: SpectoraConnection | None | bool = False,
+    check_links: bool = True,
+) -> Ineligible | None:
+    """None when a sync may go ahead; otherwise the first reason it may not.
+
+    The one statement of the rules: the sync engine, the API, the Actions
+    menu and Refresh all ask here. ``connection`` may be passed when the
+    caller already has it (``None`` meaning "there is none");
+    ``check_links=False`` skips the per-inspector and per-service checks
+    (the menu, which must not load every child).
+    """
+    if connection is False:
+        connection = connection_for(workorder)
+    if not is_connected(connection):
+        return NOT_CONNECTED
     if for_cancel:
         return None
     if workorder.is_cancelled:
         return Ineligible(
             "cancelled",
             "This workorder is cancelled; its Spectora job is cancelled instead of synced.",
+            hint="Cancelled: the Spectora job is cancelled",
         )
     if workorder.is_spectora_origin:
         return Ineligible(
             "spectora_origin",
             "This job was created in Spectora and syncs from Spectora; use Refresh from "
             "Spectora instead.",
+            hint="Comes from Spectora: it syncs from there; use Refresh",
         )
+    if not check_links:
+        return None
     problems = missing_links(workorder)
     if problems:
         return Ineligible("missing_links", " ".join(problems), problems_fix_url(problems))
+    return None
+
+
+def check_refresh(workorder: Workorder, link, connection) -> Ineligible | None:
+    """None when Refresh from Spectora may run; otherwise why not."""
+    if not workorder.is_spectora_origin:
+        return Ineligible(
+            "not_spectora_origin", f"{workorder} was booked in Attik: use Sync Spectora job.",
+            hint="Booked in Attik: use Sync Spectora job",
+        )
+    if not is_connected(connection):
+        return NOT_CONNECTED
+    if link is None or not link.linked:
+        return Ineligible(
+            "not_linked", f"{workorder} is not linked to a Spectora job.",
+            hint="Not linked to a Spectora job",
+        )
     return None
 
 

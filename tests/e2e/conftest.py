@@ -19,8 +19,8 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect, sync_playwright
 
-from spectora_integration import services as sync_services
 from spectora_integration.models import SpectoraLink, SyncState
+from spectora_integration.sync import runs as sync_services
 from tests.factories import PASSWORD
 from tests.worker import wait_for
 from workorders.services import AssigneeInput, LineItemInput, workorder_create

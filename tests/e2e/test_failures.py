@@ -5,8 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from spectora_integration import services as sync_services
 from spectora_integration.models import SyncState
+from spectora_integration.sync import runs as sync_services
 from tests.e2e.conftest import WORKER_WAIT, head_chip, link_state, login, toast
 from tests.worker import wait_for
 

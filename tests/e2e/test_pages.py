@@ -8,9 +8,9 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from spectora_integration import inbound
-from spectora_integration import services as sync_services
+from spectora_integration.inbound import importer
 from spectora_integration.models import RunState, SyncRun, SyncState
+from spectora_integration.sync import runs as sync_services
 from tests.e2e.conftest import (
     ROOT,
     SCREENSHOTS,
@@ -123,7 +123,7 @@ def test_the_main_pages_have_no_serious_accessibility_problems_and_are_captured(
         "assignments": [{"inspector_id": "insp-4", "primary": True}],
         "line_items": [{"service_id": "svc-1", "price_cents": 45000, "quantity": 1}],
     })
-    inbound.inspection_receive(spectora.connection, job["id"])
+    importer.inspection_receive(spectora.connection, job["id"])
     _history(past)
     synced(first, office_user)
     spectora.faults({"method": "POST", "path": "/v2/inspections", "mode": "error",

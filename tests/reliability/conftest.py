@@ -14,8 +14,8 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from spectora_integration import services
 from spectora_integration.models import RunState, SyncRun
+from spectora_integration.sync import runs
 from spectora_integration.sync.planner import external_ref_for
 from tests.worker import WorkerProcess, unique_queue
 
@@ -33,9 +33,9 @@ FAST = {
 @pytest.fixture
 def fast(settings, monkeypatch):
     settings.SPECTORA_READ_TIMEOUT_SECONDS = 0.5
-    monkeypatch.setattr(services, "BACKOFF_BASE_SECONDS", 0.2)
-    monkeypatch.setattr(services, "LEASE_SECONDS", 25)
-    monkeypatch.setattr(services, "SWEEP_AFTER_SECONDS", 3)
+    monkeypatch.setattr(runs, "BACKOFF_BASE_SECONDS", 0.2)
+    monkeypatch.setattr(runs, "LEASE_SECONDS", 25)
+    monkeypatch.setattr(runs, "SWEEP_AFTER_SECONDS", 3)
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def settle(timeout: float = 600, sweep_every: float = 2.0) -> None:
         if not SyncRun.objects.filter(state__in=[RunState.QUEUED, RunState.RUNNING]).exists():
             return
         if time.monotonic() - last_sweep > sweep_every:
-            services.sweep_outbox()
+            runs.sweep_outbox()
             last_sweep = time.monotonic()
         time.sleep(0.2)
     stuck = list(SyncRun.objects.filter(state__in=[RunState.QUEUED, RunState.RUNNING])
@@ -80,7 +80,7 @@ def retry_failed_until_clean(rounds: int = 5, timeout: float = 600) -> int:
         failed = SyncRun.objects.filter(state=RunState.FAILED, dismissed_at__isnull=True)
         if not failed.exists():
             return retried
-        retried += services.sync_retry(failed, None)
+        retried += runs.sync_retry(failed, None)
         settle(timeout)
     assert not SyncRun.objects.filter(state=RunState.FAILED, dismissed_at__isnull=True).exists()
     return retried

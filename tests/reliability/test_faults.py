@@ -15,8 +15,8 @@ from datetime import datetime
 
 import pytest
 
-from spectora_integration import services
 from spectora_integration.models import RunState, SyncRun
+from spectora_integration.sync import runs
 from tests.factories import EmployeeFactory
 from tests.reliability.conftest import (
     assert_spectora_equals_attik,
@@ -64,9 +64,9 @@ def test_a_poison_workorder_fails_once_and_does_not_block_the_queue(workers, com
     ghost = EmployeeFactory(company=company, name="Ghost", spectora_inspector_id="insp-999")
     poison = book(wired, inspectors=[ghost])
     healthy = [book(wired) for _ in range(5)]
-    services.sync_request(poison, None)
+    runs.sync_request(poison, None)
     for wo in healthy:
-        services.sync_request(wo, None)
+        runs.sync_request(wo, None)
     settle(120)
     run = SyncRun.objects.get(workorder=poison)
     assert (run.state, run.attempts) == (RunState.FAILED, 1)
@@ -85,7 +85,7 @@ def test_syncs_survive_5xx_timeouts_and_applied_then_error_with_two_workers(
     wired.control("faults", faults_on_every_write_path())
     started = time.monotonic()
     for wo in batch:
-        services.sync_request(wo, None)
+        runs.sync_request(wo, None)
     settle(1800)
     every_run_finished_visibly()
     failed_first_pass = SyncRun.objects.filter(state=RunState.FAILED).count()
@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_applies_nothing_twice(
     thread = threading.Thread(target=killer)
     thread.start()
     for wo in batch:
-        services.sync_request(wo, None)
+        runs.sync_request(wo, None)
     time.sleep(3)
     stop.set()
     thread.join()
@@ -142,7 +142,7 @@ def test_a_429_storm_fails_nothing_and_stays_under_the_limit(workers, company, s
     batch = [book(wired) for _ in range(count)]
     workers(2)
     for wo in batch:  # create at full speed first
-        services.sync_request(wo, None)
+        runs.sync_request(wo, None)
     settle(900)
     rate = 10
     wired.connection.rate_limit_per_second = rate
@@ -152,7 +152,7 @@ def test_a_429_storm_fails_nothing_and_stays_under_the_limit(workers, company, s
     for n, wo in enumerate(batch):
         wo.notes = f"storm {n}"
         wo.save(update_fields=["notes"])
-        services.sync_request(wo, None)
+        runs.sync_request(wo, None)
     started = time.monotonic()
     settle(900)
     seconds = time.monotonic() - started
@@ -174,7 +174,7 @@ def test_reassignments_under_faults_keep_spectora_equal(workers, company, sandbo
     batch = [book(wired) for _ in range(10)]
     workers(1)
     for wo in batch:
-        services.sync_request(wo, None)
+        runs.sync_request(wo, None)
     settle(120)
     wired.control("faults", faults_on_every_write_path(error=0.2, timeout=0.05, applied=0.05))
     rng = random.Random(3)

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from spectora_integration import services
+from spectora_integration.sync import runs
 from tests.reliability.conftest import (
     assert_spectora_equals_attik,
     every_run_finished_visibly,
@@ -45,7 +45,7 @@ def request_quietly(workorders) -> None:
     for wo in workorders:
         for _ in range(50):
             try:
-                services.sync_request(wo, None)
+                runs.sync_request(wo, None)
                 break
             except Exception:  # noqa: BLE001 - the database is restarting; try again
                 connection.close()

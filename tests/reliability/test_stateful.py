@@ -21,8 +21,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from spectora_integration import services
 from spectora_integration.models import RunState, SpectoraLink, SyncRun
+from spectora_integration.sync import engine, runs
 from spectora_integration.sync.planner import external_ref_for
 from tests.factories import CompanyFactory
 from tests.reliability.conftest import assert_spectora_equals_attik
@@ -52,23 +52,23 @@ FAULTS = {
 
 def run_one(run_id: int) -> None:
     SyncRun.objects.filter(pk=run_id).update(next_attempt_at=None)
-    services.sync_execute(run_id)
+    engine.sync_execute(run_id)
 
 
 def drain(company, limit: int = 400) -> None:
-    runs = SyncRun.objects.filter(company=company)
+    company_runs = SyncRun.objects.filter(company=company)
     for _ in range(limit):
         # The sweeper frees runs abandoned by a "dead worker".
-        services.sweep_outbox(now=timezone.now() + timedelta(hours=1))
-        run = runs.filter(state=RunState.QUEUED).order_by("id").first()
+        runs.sweep_outbox(now=timezone.now() + timedelta(hours=1))
+        run = company_runs.filter(state=RunState.QUEUED).order_by("id").first()
         if run is None:
-            failed = runs.filter(state=RunState.FAILED, dismissed_at__isnull=True)
+            failed = company_runs.filter(state=RunState.FAILED, dismissed_at__isnull=True)
             if not failed.exists():
                 return
-            services.sync_retry(failed, None)  # what an admin does on Failed syncs
+            runs.sync_retry(failed, None)  # what an admin does on Failed syncs
             continue
         run_one(run.pk)
-    stuck = list(runs.exclude(state=RunState.SUCCEEDED).values_list("state", "reason")[:5])
+    stuck = list(company_runs.exclude(state=RunState.SUCCEEDED).values_list("state", "reason")[:5])
     raise AssertionError(f"runs never settled: {stuck}")
 
 
@@ -87,7 +87,7 @@ class SyncMachine(RuleBasedStateMachine):
     def start(self):
         """Every history starts with one workorder already in Spectora."""
         self.book(inspectors=[0, 1], items=[0, 1])
-        run = services.sync_request(self.workorders[0], None)
+        run = runs.sync_request(self.workorders[0], None)
         run_one(run.pk)
 
     @rule(inspectors=st.lists(st.integers(0, 3), min_size=1, max_size=3, unique=True),
@@ -144,7 +144,7 @@ class SyncMachine(RuleBasedStateMachine):
     def request_sync(self, index, force):
         wo = self._open(index)
         if wo:
-            services.sync_request(wo, None, force=force)
+            runs.sync_request(wo, None, force=force)
 
     @rule(kind=st.sampled_from(sorted(FAULTS)))
     def set_faults(self, kind):
@@ -186,8 +186,8 @@ class SyncMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("queued")  # no broker: nothing is sent to workers
 def test_random_histories_end_with_spectora_equal_to_attik(sandbox, settings_fast, monkeypatch):
-    monkeypatch.setattr(services, "_enqueue", lambda *a, **k: None)
     run_state_machine_as_test(
         lambda: SyncMachine(sandbox),
         settings=settings(max_examples=25, stateful_step_count=15, deadline=None,

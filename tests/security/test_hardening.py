@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from spectora_integration import services
 from spectora_integration.models import SyncCall
+from spectora_integration.sync import runs
 from tests.factories import PASSWORD, WorkorderFactory, member
 from tests.spectora_integration.test_sync import book, drain
 from workorders.models import ActivityEvent, Role
@@ -65,7 +65,7 @@ POST_PAGES = [
     ("workorders:reschedule", True),
     ("workorders:confirm", True),
     ("workorders:cancel", True),
-    ("workorders:spectora_sync", True),
+    ("spectora:workorder_sync", True),
     ("spectora:connection", False),
     ("spectora:connection_test", False),
     ("spectora:connection_disconnect", False),
@@ -111,18 +111,18 @@ def test_only_admins_change_the_connection_mappings_or_retry(company, role):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("queued")  # no broker: nothing is sent to workers
 def test_the_api_key_and_webhook_secret_never_show(spectora, admin_user, caplog, monkeypatch):
     """After syncs, a failure and page views: no page, API answer, log line or row has them."""
-    monkeypatch.setattr(services, "_enqueue", lambda *a, **k: None)
     caplog.set_level(logging.DEBUG)
     key, webhook_secret = "sandbox-key", spectora.sandbox.webhook_secret
     wo = book(spectora)
-    services.sync_request(wo, admin_user)
+    runs.sync_request(wo, admin_user)
     drain(wo)
     spectora.faults({"method": "*", "path": "/v2/*", "mode": "error", "status": 401})
     wo.notes = "again"
     wo.save()
-    services.sync_request(wo, admin_user)
+    runs.sync_request(wo, admin_user)
     drain(wo)
     client = Client()
     client.force_login(admin_user)

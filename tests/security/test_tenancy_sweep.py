@@ -136,11 +136,9 @@ def theirs(other_company):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.OFFICE_STAFF, Role.SCHEDULER])
+@pytest.mark.usefixtures("queued")  # no broker: nothing is sent to workers
 def test_no_url_leaks_or_changes_another_companys_rows(client, company, other_company, theirs,
                                                         role, monkeypatch):
-    from spectora_integration import services
-
-    monkeypatch.setattr(services, "_enqueue", lambda *a, **k: None)
     user = member(company, role, is_staff=True)
     client.force_login(user)
     before = snapshot(other_company)

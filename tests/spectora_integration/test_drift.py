@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from spectora_integration import drift, inbound, services, tasks
+from spectora_integration import tasks
 from spectora_integration.client import SpectoraClient, parse_time
+from spectora_integration.inbound import deliveries, drift, importer
 from spectora_integration.models import (
     ConnectionState,
     InboundWebhook,
@@ -35,11 +36,8 @@ from workorders.models import ActivityEvent, Workorder
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    runs = []
-    monkeypatch.setattr(inbound, "delivery_enqueue", lambda inbound_id, countdown=0: None)
-    monkeypatch.setattr(services, "_enqueue", lambda run_id, countdown=0: runs.append(run_id))
-    return runs
+def no_broker(queued):
+    return queued["runs"]
 
 
 def scan(wired):
@@ -60,7 +58,7 @@ class TestScan:
         result = scan(spectora)
 
         assert result.error == ""
-        assert result.outcomes == {inbound.CREATED: 2}
+        assert result.outcomes == {importer.CREATED: 2}
         for job in (first, second):
             assert attik_view(workorder_for(job["id"])) == spectora_view(job)
         (query,) = list_queries(spectora)
@@ -80,18 +78,18 @@ class TestScan:
 
         since = parse_time(list_queries(spectora)[-1]["filter[updated_since]"][0])
         assert since == watermark - timedelta(seconds=5)
-        assert result.outcomes[inbound.CREATED] == 1
-        assert result.outcomes[inbound.UNCHANGED] == 1  # the overlap, not read again
+        assert result.outcomes[importer.CREATED] == 1
+        assert result.outcomes[importer.UNCHANGED] == 1  # the overlap, not read again
         assert result.watermark == parse_time(later["updated_at"])
 
     def test_states_already_applied_are_not_read_again(self, spectora):
         job = new_job(spectora)
-        inbound.inspection_receive(spectora.connection, job["id"])
+        importer.inspection_receive(spectora.connection, job["id"])
         mark = len(spectora.requests_log())
 
         result = scan(spectora)
 
-        assert result.outcomes == {inbound.UNCHANGED: 1}
+        assert result.outcomes == {importer.UNCHANGED: 1}
         reads = [r for r in spectora.requests_log()[mark:]
                  if r["path"] == f"/v2/inspections/{job['id']}"]
         assert reads == []
@@ -110,12 +108,14 @@ class TestScan:
         assert SpectoraConnection.objects.get(pk=spectora.connection.pk).drift_watermark == (
             watermark)
         spectora.faults()
-        assert scan(spectora).outcomes[inbound.CREATED] == 1
+        assert scan(spectora).outcomes[importer.CREATED] == 1
         assert workorder_for(newer["id"])
 
-    def test_a_timeout_leaves_the_watermark_unchanged(self, spectora, monkeypatch):
+    def test_a_timeout_leaves_the_watermark_unchanged(self, spectora, settings):
         new_job(spectora)
-        monkeypatch.setattr(drift, "SCAN_TIMEOUT", (1.0, 0.3))
+        # The scan's calls use the same timeout settings as every other call.
+        settings.SPECTORA_CONNECT_TIMEOUT_SECONDS = 1.0
+        settings.SPECTORA_READ_TIMEOUT_SECONDS = 0.3
         spectora.faults({"method": "GET", "path": "/v2/inspections", "mode": "timeout",
                          "delay_ms": 1000})
 
@@ -144,13 +144,13 @@ class TestScan:
 
         result = scan(spectora)
 
-        assert result.outcomes == {inbound.DRIFT: 1}
+        assert result.outcomes == {importer.DRIFT: 1}
         run = SyncRun.objects.get(workorder=wo, state=RunState.QUEUED)
         assert run.trigger == Trigger.DRIFT
         assert ActivityEvent.objects.filter(workorder=wo, verb="spectora_drift").count() == 1
         drain(wo)
         assert spectora.state()[0]["duration"] == wo.duration_minutes
-        assert scan(spectora).outcomes.get(inbound.DRIFT, 0) == 0
+        assert scan(spectora).outcomes.get(importer.DRIFT, 0) == 0
 
     def test_every_connected_company_is_scanned_and_no_other(self, spectora, other_company,
                                                              sandbox):
@@ -162,7 +162,7 @@ class TestScan:
         results = tasks.drift_scan.apply().get()
 
         assert list(results) == [spectora.connection.pk]
-        assert results[spectora.connection.pk]["outcomes"] == {inbound.CREATED: 1}
+        assert results[spectora.connection.pk]["outcomes"] == {importer.CREATED: 1}
 
     def test_beat_runs_the_scan_every_configured_number_of_seconds(self):
         entry = settings.CELERY_BEAT_SCHEDULE["spectora-drift-scan"]
@@ -202,7 +202,7 @@ def test_a_webhook_arriving_while_the_drift_scan_runs_makes_one_workorder(
     threads = [
         threading.Thread(target=run, args=("scan", lambda: drift.drift_scan(
             SpectoraConnection.objects.get(pk=wired.connection.pk)).outcomes)),
-        threading.Thread(target=run, args=("webhook", lambda: inbound.process_delivery(
+        threading.Thread(target=run, args=("webhook", lambda: deliveries.process_delivery(
             delivery.pk))),
     ]
     for thread in threads:
@@ -214,5 +214,5 @@ def test_a_webhook_arriving_while_the_drift_scan_runs_makes_one_workorder(
     assert Workorder.objects.count() == 1
     assert SpectoraLink.objects.filter(remote_id=job["id"]).count() == 1
     results = [outcomes["webhook"], *outcomes["scan"]]
-    assert sorted(results) == sorted([inbound.CREATED, inbound.UNCHANGED])
+    assert sorted(results) == sorted([importer.CREATED, importer.UNCHANGED])
     assert ActivityEvent.objects.filter(verb="spectora_imported").count() == 1

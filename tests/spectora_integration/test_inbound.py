@@ -10,8 +10,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from spectora_integration import inbound, services
 from spectora_integration.client import Inspection, Resource, SpectoraClient
+from spectora_integration.inbound import deliveries, importer
 from spectora_integration.models import (
     InboundWebhook,
     RunState,
@@ -21,7 +21,7 @@ from spectora_integration.models import (
     Trigger,
 )
 from spectora_integration.sandbox.webhooks import event_body
-from spectora_integration.sync import planner
+from spectora_integration.sync import planner, runs
 from tests.factories import EmployeeFactory, WorkorderFactory, member
 from tests.spectora_integration.test_sync import book, drain, sync
 from tests.spectora_integration.test_webhooks import deliver, signed_headers
@@ -37,13 +37,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
+def no_broker(queued):
     """Nothing is queued for real here: the tests run what would be queued themselves."""
-    queued = {"deliveries": [], "runs": [], "refreshes": []}
-    monkeypatch.setattr(inbound, "delivery_enqueue",
-                        lambda inbound_id, countdown=0: queued["deliveries"].append(inbound_id))
-    monkeypatch.setattr(services, "_enqueue",
-                        lambda run_id, countdown=0: queued["runs"].append(run_id))
     return queued
 
 
@@ -72,7 +67,7 @@ def new_job(wired, **attributes) -> dict:
 
 
 def receive(wired, inspection_id, event="inspection.updated", **kwargs):
-    return inbound.inspection_receive(wired.connection, str(inspection_id),
+    return importer.inspection_receive(wired.connection, str(inspection_id),
                                       deleted=event == "inspection.deleted", **kwargs)
 
 
@@ -118,7 +113,7 @@ def spectora_view(job: dict) -> dict:
         "address": job["full_address"], "client_name": job["client_name"] or "",
         "notes": job["notes"] or "",
         "status": WorkorderStatus.CANCELLED if job["canceled_at"] else WorkorderStatus.CONFIRMED,
-        "cancel_reason": (job["cancel_reason"] or inbound.CANCELLED_REASON)
+        "cancel_reason": (job["cancel_reason"] or importer.CANCELLED_REASON)
         if job["canceled_at"] else "",
         "assignments": sorted((a["inspector_id"], a["primary"]) for a in job["assignments"]),
         "line_items": sorted((i["service_id"], i["price_cents"], i["quantity"])
@@ -132,7 +127,7 @@ class TestImport:
     def test_a_spectora_origin_job_becomes_a_confirmed_read_only_workorder(self, spectora):
         job = new_job(spectora)
 
-        assert receive(spectora, job["id"], "inspection.created") == inbound.CREATED
+        assert receive(spectora, job["id"], "inspection.created") == importer.CREATED
 
         wo = workorder_for(job["id"])
         assert spectora_view(job) == attik_view(wo)
@@ -168,7 +163,7 @@ class TestImport:
             line_items=[{"service_id": "svc-1"}, {"service_id": "svc-5"}],
         )
 
-        assert receive(spectora, job["id"]) == inbound.CREATED
+        assert receive(spectora, job["id"]) == importer.CREATED
 
         wo = workorder_for(job["id"])
         assert [(a.employee.spectora_inspector_id, a.primary) for a in wo.assignments.all()] == [
@@ -192,8 +187,8 @@ class TestImport:
         receive(spectora, job["id"])
         EmployeeFactory(company=spectora.connection.company, spectora_inspector_id="insp-5")
 
-        assert receive(spectora, job["id"]) == inbound.UNCHANGED  # same state: not re-applied
-        assert inbound.workorder_refresh(workorder_for(job["id"]).pk) == inbound.UPDATED
+        assert receive(spectora, job["id"]) == importer.UNCHANGED  # same state: not re-applied
+        assert importer.workorder_refresh(workorder_for(job["id"]).pk) == importer.UPDATED
 
         wo = workorder_for(job["id"])
         assert [a.employee.spectora_inspector_id for a in wo.assignments.all()] == ["insp-5"]
@@ -210,7 +205,7 @@ class TestImport:
                          assignments=[{"inspector_id": "insp-3", "primary": True}],
                          line_items=[{"service_id": "svc-4", "price_cents": 30000,
                                       "quantity": 1}])
-        assert receive(spectora, job["id"]) == inbound.UPDATED
+        assert receive(spectora, job["id"]) == importer.UPDATED
 
         wo = workorder_for(job["id"])
         assert attik_view(wo) == spectora_view(changed)
@@ -224,7 +219,7 @@ class TestImport:
         receive(spectora, job["id"])
         wo = workorder_for(job["id"])
 
-        assert receive(spectora, job["id"]) == inbound.UNCHANGED
+        assert receive(spectora, job["id"]) == importer.UNCHANGED
 
         again = workorder_for(job["id"])
         assert (again.version, again.updated_at) == (wo.version, wo.updated_at)
@@ -235,9 +230,9 @@ class TestImport:
         new = from_flat(person(spectora, id=old.id, attributes={"full_address": "99 New Rd"}))
         connection = spectora.connection
 
-        assert inbound.inspection_apply(connection, old.id, new) == inbound.CREATED
-        assert inbound.inspection_apply(connection, old.id, old) == inbound.STALE
-        assert inbound.inspection_apply(connection, old.id, old, force=True) == inbound.STALE
+        assert importer.inspection_apply(connection, old.id, new) == importer.CREATED
+        assert importer.inspection_apply(connection, old.id, old) == importer.STALE
+        assert importer.inspection_apply(connection, old.id, old, force=True) == importer.STALE
 
         wo = workorder_for(old.id)
         assert wo.address == "99 New Rd"
@@ -249,7 +244,7 @@ class TestImport:
         person(spectora, id=job["id"], attributes={"canceled_at": timezone.now().isoformat(),
                                                    "cancel_reason": "Buyer backed out"})
 
-        assert receive(spectora, job["id"]) == inbound.UPDATED
+        assert receive(spectora, job["id"]) == importer.UPDATED
 
         wo = workorder_for(job["id"])
         assert (wo.status, wo.cancel_reason) == (WorkorderStatus.CANCELLED, "Buyer backed out")
@@ -262,7 +257,7 @@ class TestImport:
         receive(spectora, job["id"])
         wo = workorder_for(job["id"])
         assert (wo.status, wo.cancel_reason) == (WorkorderStatus.CANCELLED,
-                                                 inbound.CANCELLED_REASON)
+                                                 importer.CANCELLED_REASON)
 
     def test_a_job_uncancelled_in_spectora_is_reinstated(self, spectora):
         job = new_job(spectora)
@@ -278,12 +273,12 @@ class TestImport:
         receive(spectora, job["id"])
         person(spectora, id=job["id"], delete=True)
 
-        assert receive(spectora, job["id"], "inspection.deleted") == inbound.DELETED
-        assert receive(spectora, job["id"], "inspection.deleted") == inbound.UNCHANGED
+        assert receive(spectora, job["id"], "inspection.deleted") == importer.DELETED
+        assert receive(spectora, job["id"], "inspection.deleted") == importer.UNCHANGED
 
         wo = workorder_for(job["id"])
         assert (wo.status, wo.cancel_reason) == (WorkorderStatus.CANCELLED,
-                                                 inbound.DELETED_REASON)
+                                                 importer.DELETED_REASON)
         assert wo.spectora_link.remote_deleted_at is not None
         assert ActivityEvent.objects.filter(workorder=wo, verb="spectora_deleted",
                                             actor=None).count() == 1
@@ -294,8 +289,8 @@ class TestImport:
         person(spectora, id=job["id"], delete=True)
 
         # An update whose read finds nothing (404): deleted since.
-        assert receive(spectora, job["id"], "inspection.updated") == inbound.DELETED
-        assert workorder_for(job["id"]).cancel_reason == inbound.DELETED_REASON
+        assert receive(spectora, job["id"], "inspection.updated") == importer.DELETED
+        assert workorder_for(job["id"]).cancel_reason == importer.DELETED_REASON
 
     def test_a_late_read_after_a_deletion_does_not_bring_the_job_back(self, spectora, client):
         snapshot = from_flat(new_job(spectora))
@@ -303,10 +298,10 @@ class TestImport:
         # The deletion is delivered (and processed: nothing to cancel yet) before a stale
         # read of the job, taken before it was deleted, is applied.
         deliver(client, spectora.connection, "inspection.deleted", snapshot.id)
-        assert receive(spectora, snapshot.id, "inspection.deleted") == inbound.IGNORED
+        assert receive(spectora, snapshot.id, "inspection.deleted") == importer.IGNORED
 
-        assert inbound.inspection_apply(spectora.connection, snapshot.id, snapshot) == (
-            inbound.STALE)
+        assert importer.inspection_apply(spectora.connection, snapshot.id, snapshot) == (
+            importer.STALE)
         assert not Workorder.objects.exists()
 
     def test_a_job_made_through_the_api_and_not_linked_yet_is_ignored(self, spectora):
@@ -315,7 +310,7 @@ class TestImport:
         remote_id = remote_id_of(wo)
         SpectoraLink.objects.filter(workorder=wo).update(remote_id=None)
 
-        assert receive(spectora, remote_id) == inbound.IGNORED
+        assert receive(spectora, remote_id) == importer.IGNORED
         assert Workorder.objects.count() == 1
 
     def test_the_import_that_loses_the_race_to_insert_updates_instead(self, spectora,
@@ -323,7 +318,7 @@ class TestImport:
         job = new_job(spectora)
         receive(spectora, job["id"])
         changed = from_flat(person(spectora, id=job["id"], attributes={"notes": "Later"}))
-        real = inbound._link_for
+        real = importer._link_for
         calls = []
 
         def link_for(connection, inspection_id):
@@ -331,12 +326,12 @@ class TestImport:
             # The first look misses the link the other importer has just committed.
             return None if len(calls) == 1 else real(connection, inspection_id)
 
-        monkeypatch.setattr(inbound, "_link_for", link_for)
+        monkeypatch.setattr(importer, "_link_for", link_for)
         number = spectora.connection.company.__class__.objects.get(
             pk=spectora.connection.company_id).last_workorder_number
 
-        assert inbound.inspection_apply(spectora.connection, job["id"], changed) == (
-            inbound.UPDATED)
+        assert importer.inspection_apply(spectora.connection, job["id"], changed) == (
+            importer.UPDATED)
 
         assert len(calls) == 2
         assert Workorder.objects.count() == 1
@@ -352,7 +347,7 @@ class TestImport:
         other = WorkorderFactory(company=other_company, origin=Origin.SPECTORA)
         SpectoraLink.objects.create(workorder=other, remote_id=job["id"])
 
-        with pytest.raises(inbound.ImportFailed, match="already linked"):
+        with pytest.raises(importer.ImportFailed, match="already linked"):
             receive(spectora, job["id"])
         assert Workorder.objects.filter(company=spectora.connection.company).count() == 0
 
@@ -368,8 +363,8 @@ class TestDeliveries:
         (delivery,) = InboundWebhook.objects.all()
         mark = len(spectora.requests_log())
 
-        assert inbound.process_delivery(delivery.pk) == inbound.CREATED
-        assert inbound.process_delivery(delivery.pk) == "already_processed"
+        assert deliveries.process_delivery(delivery.pk) == importer.CREATED
+        assert deliveries.process_delivery(delivery.pk) == "already_processed"
 
         delivery.refresh_from_db()
         assert (delivery.attempts, delivery.error) == (1, "")
@@ -386,13 +381,13 @@ class TestDeliveries:
         spectora.faults({"method": "GET", "path": "/v2/inspections/*", "mode": "error",
                          "status": 503, "times": 1})
 
-        with pytest.raises(inbound.SpectoraError):
-            inbound.process_delivery(delivery.pk)
+        with pytest.raises(importer.SpectoraError):
+            deliveries.process_delivery(delivery.pk)
         delivery.refresh_from_db()
         assert delivery.processed_at is None
         assert delivery.error.startswith("Attempt 1 of 6 failed")
 
-        assert inbound.process_delivery(delivery.pk) == inbound.CREATED
+        assert deliveries.process_delivery(delivery.pk) == importer.CREATED
         delivery.refresh_from_db()
         assert (delivery.attempts, delivery.error) == (2, "")
 
@@ -406,26 +401,26 @@ class TestDeliveries:
         spectora.faults({"method": "GET", "path": "/v2/inspections/*", "mode": "error",
                          "status": 503})
         delays = []
-        real_delay = inbound.retry_delay
-        monkeypatch.setattr(inbound, "retry_delay",
+        real_delay = deliveries.retry_delay
+        monkeypatch.setattr(deliveries, "retry_delay",
                             lambda attempt, retry_after=None:
                             delays.append(real_delay(attempt, retry_after)) or 0)
 
         assert tasks.process_webhook.apply((delivery.pk,)).get() == "failed"
 
         delivery.refresh_from_db()
-        assert delivery.attempts == inbound.MAX_RETRIES + 1
-        assert delivery.error.startswith(f"Gave up after {inbound.MAX_RETRIES + 1} attempts")
+        assert delivery.attempts == deliveries.MAX_RETRIES + 1
+        assert delivery.error.startswith(f"Gave up after {deliveries.MAX_RETRIES + 1} attempts")
         assert delivery.processed_at is None
-        assert len(delays) == inbound.MAX_RETRIES
-        assert all(0 < d <= inbound.RETRY_CAP_SECONDS for d in delays)
+        assert len(delays) == deliveries.MAX_RETRIES
+        assert all(0 < d <= deliveries.RETRY_CAP_SECONDS for d in delays)
 
     def test_retry_delays_grow_and_are_capped(self):
         random.seed(1)
-        assert inbound.retry_delay(1) <= 2
-        assert 16 <= inbound.retry_delay(6) <= 64
-        assert inbound.retry_delay(30) <= inbound.RETRY_CAP_SECONDS
-        assert inbound.retry_delay(1, retry_after=20) == 20
+        assert deliveries.retry_delay(1) <= 2
+        assert 16 <= deliveries.retry_delay(6) <= 64
+        assert deliveries.retry_delay(30) <= deliveries.RETRY_CAP_SECONDS
+        assert deliveries.retry_delay(1, retry_after=20) == 20
 
     def test_a_permanent_error_is_recorded_without_a_retry(self, spectora, client):
         deliver(client, spectora.connection, "inspection.created", "1001")
@@ -433,7 +428,7 @@ class TestDeliveries:
         spectora.faults({"method": "GET", "path": "/v2/inspections/*", "mode": "error",
                          "status": 403})
 
-        assert inbound.process_delivery(delivery.pk) == "failed"
+        assert deliveries.process_delivery(delivery.pk) == "failed"
         delivery.refresh_from_db()
         assert "not allowed" in delivery.error
         assert delivery.processed_at is None
@@ -446,7 +441,7 @@ class TestDeliveries:
         job = new_job(spectora)
         deliver(client, spectora.connection, "inspection.created", job["id"])
         mine = InboundWebhook.objects.get()
-        inbound.process_delivery(mine.pk)
+        deliveries.process_delivery(mine.pk)
         other = connect_company(other_company, spectora.sandbox)
         deliver(client, other.connection, "inspection.created", job["id"])
         theirs = InboundWebhook.objects.exclude(pk=mine.pk).get()
@@ -483,7 +478,7 @@ class TestDrift:
                assignments=[{"inspector_id": "insp-4", "primary": True}])
         deliver(client, spectora.connection, "inspection.updated", remote_id)
 
-        assert inbound.process_delivery(InboundWebhook.objects.get().pk) == inbound.DRIFT
+        assert deliveries.process_delivery(InboundWebhook.objects.get().pk) == importer.DRIFT
 
         link = SpectoraLink.objects.get(workorder=wo)
         assert link.drift_detected_at is not None
@@ -509,7 +504,7 @@ class TestDrift:
         sync(wo)
         remote_id = remote_id_of(wo)
 
-        assert receive(spectora, remote_id) == inbound.IN_SYNC
+        assert receive(spectora, remote_id) == importer.IN_SYNC
         assert not SyncRun.objects.filter(workorder=wo, state=RunState.QUEUED).exists()
         assert not ActivityEvent.objects.filter(workorder=wo, verb="spectora_drift").exists()
 
@@ -518,9 +513,9 @@ class TestDrift:
         sync(wo)
         remote_id = remote_id_of(wo)
         person(spectora, id=remote_id, attributes={"notes": "By hand"})
-        services.sync_request(wo, None)
+        runs.sync_request(wo, None)
 
-        assert receive(spectora, remote_id) == inbound.PENDING
+        assert receive(spectora, remote_id) == importer.PENDING
         assert SyncRun.objects.filter(workorder=wo, state=RunState.QUEUED).count() == 1
         assert not ActivityEvent.objects.filter(workorder=wo, verb="spectora_drift").exists()
 
@@ -530,8 +525,8 @@ class TestDrift:
         remote_id = remote_id_of(wo)
         person(spectora, id=remote_id, attributes={"notes": "By hand"})
 
-        assert receive(spectora, remote_id) == inbound.DRIFT
-        assert receive(spectora, remote_id) in (inbound.PENDING, inbound.STALE)
+        assert receive(spectora, remote_id) == importer.DRIFT
+        assert receive(spectora, remote_id) in (importer.PENDING, importer.STALE)
         assert SyncRun.objects.filter(workorder=wo, state=RunState.QUEUED).count() == 1
         assert ActivityEvent.objects.filter(workorder=wo, verb="spectora_drift").count() == 1
 
@@ -565,18 +560,13 @@ class TestRefresh:
         assert 'data-action="sync_spectora"' in menu
 
     def test_refresh_queues_a_reimport_and_says_so(
-        self, spectora, office_client, monkeypatch, django_capture_on_commit_callbacks
+        self, spectora, office_client, no_broker, django_capture_on_commit_callbacks
     ):
-        from spectora_integration import tasks
-
         wo = self._imported(spectora)
-        queued = []
-        monkeypatch.setattr(tasks.refresh_workorder, "apply_async",
-                            lambda args, **kw: queued.append(args))
         with django_capture_on_commit_callbacks(execute=True):
-            response = office_client.post(reverse("workorders:spectora_refresh", args=[wo.pk]))
+            response = office_client.post(reverse("spectora:workorder_refresh", args=[wo.pk]))
         assert response.status_code == 302
-        assert queued == [(wo.pk,)]
+        assert no_broker["refreshes"] == [wo.pk]
         toasts = [str(m) for m in get_messages(response.wsgi_request)]
         assert toasts == [f"Refresh of {wo} from Spectora queued. Reload in a moment to see "
                           "Spectora's latest details."]
@@ -584,32 +574,32 @@ class TestRefresh:
     def test_the_refresh_task_brings_spectoras_latest_state(self, spectora):
         wo = self._imported(spectora)
         person(spectora, id=wo.spectora_link.remote_id, attributes={"client_name": "New Name"})
-        assert inbound.workorder_refresh(wo.pk) == inbound.UPDATED
+        assert importer.workorder_refresh(wo.pk) == importer.UPDATED
         assert Workorder.objects.get(pk=wo.pk).client_name == "New Name"
 
     def test_a_failed_refresh_is_shown_on_the_workorder(self, spectora):
         wo = self._imported(spectora)
         spectora.faults({"method": "GET", "path": "/v2/inspections/*", "mode": "error",
                          "status": 403})
-        assert inbound.workorder_refresh(wo.pk) == "failed"
+        assert importer.workorder_refresh(wo.pk) == "failed"
         assert SpectoraLink.objects.get(workorder=wo).last_error.startswith(
             "Refresh from Spectora failed")
 
     def test_refresh_of_an_attik_job_is_refused(self, spectora, office_client):
         wo = book(spectora)
-        response = office_client.post(reverse("workorders:spectora_refresh", args=[wo.pk]))
+        response = office_client.post(reverse("spectora:workorder_refresh", args=[wo.pk]))
         assert [str(m) for m in get_messages(response.wsgi_request)] == [
             f"{wo} was booked in Attik: use Sync Spectora job."]
 
     def test_refresh_of_another_companys_workorder_is_404(self, spectora, other_admin, client):
         wo = self._imported(spectora)
         client.force_login(other_admin)
-        response = client.post(reverse("workorders:spectora_refresh", args=[wo.pk]))
+        response = client.post(reverse("spectora:workorder_refresh", args=[wo.pk]))
         assert response.status_code == 404
 
     def test_refresh_needs_post(self, spectora, office_client):
         wo = self._imported(spectora)
-        response = office_client.get(reverse("workorders:spectora_refresh", args=[wo.pk]))
+        response = office_client.get(reverse("spectora:workorder_refresh", args=[wo.pk]))
         assert response.status_code == 405
 
 
@@ -662,34 +652,34 @@ def test_a_thousand_webhooks_in_random_order_with_duplicates_converge_to_spector
                                   "client_name": f"Client {len(events)}"}
         record("inspection.updated", person(spectora, **body))
 
-    deliveries = []
+    planned = []
     for n, (event_type, iid, snapshot) in enumerate(events):
-        deliveries.append((f"msg_{n}", event_type, iid, snapshot))
-    deliveries += rng.sample(deliveries, 200)  # Spectora re-sends some
-    rng.shuffle(deliveries)
-    assert len(deliveries) == 1000
+        planned.append((f"msg_{n}", event_type, iid, snapshot))
+    planned += rng.sample(planned, 200)  # Spectora re-sends some
+    rng.shuffle(planned)
+    assert len(planned) == 1000
 
-    snapshots = {msg_id: snapshot for msg_id, _, _, snapshot in deliveries}
+    snapshots = {msg_id: snapshot for msg_id, _, _, snapshot in planned}
     reading = {}
 
     def inspection_get(self, inspection_id):
         snapshot = snapshots[reading["msg_id"]]
         if snapshot is None:
-            raise inbound.PermanentError("gone", status=404)
+            raise importer.PermanentError("gone", status=404)
         return snapshot
 
     monkeypatch.setattr(SpectoraClient, "inspection_get", inspection_get)
-    monkeypatch.setattr(inbound, "_inspector_names", lambda *args: {})
+    monkeypatch.setattr(importer, "_inspector_names", lambda *args: {})
 
     def process_one(pending):
         pk, msg_id = pending.pop(rng.randrange(len(pending)))
         reading["msg_id"] = msg_id
-        inbound.process_delivery(pk)
+        deliveries.process_delivery(pk)
 
     # Receiving and processing interleave, and a stored delivery waits a random while.
     answers, pending = Counter(), []
     secret = spectora.connection.webhook_secrets[0]
-    for msg_id, event_type, iid, _ in deliveries:
+    for msg_id, event_type, iid, _ in planned:
         body = event_body(event_type, iid, "2030-01-01T00:00:00Z")
         response = deliver(client, spectora.connection, body=body,
                            headers=signed_headers(secret, body, msg_id=msg_id))
@@ -711,7 +701,7 @@ def test_a_thousand_webhooks_in_random_order_with_duplicates_converge_to_spector
         links = SpectoraLink.objects.filter(remote_id=iid).select_related("workorder")
         if iid in deleted:  # never imported, or imported and then cancelled
             assert all((link.workorder.status, link.workorder.cancel_reason) == (
-                WorkorderStatus.CANCELLED, inbound.DELETED_REASON) for link in links), iid
+                WorkorderStatus.CANCELLED, importer.DELETED_REASON) for link in links), iid
         else:
             (link,) = links
             assert attik_view(link.workorder) == spectora_view(final[iid]), iid

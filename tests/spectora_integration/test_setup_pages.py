@@ -10,9 +10,9 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from spectora_integration import setup
 from spectora_integration.client import SpectoraClient
 from spectora_integration.models import ConnectionState, SpectoraConnection
+from spectora_integration.setup import services as setup
 from tests.factories import EmployeeFactory, ReportTypeFactory, ServiceFactory
 from workorders.errors import ValidationFailed
 from workorders.models import ActivityEvent, Employee

@@ -9,7 +9,6 @@ from django.core import mail
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from spectora_integration import services
 from spectora_integration.models import (
     RunKind,
     RunState,
@@ -19,6 +18,8 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
+from spectora_integration.sync import engine, runs
+from spectora_integration.sync.backoff import backoff_delay
 from tests.factories import WorkorderFactory
 from workorders.models import Origin
 from workorders.services import (
@@ -33,11 +34,9 @@ WRITES = {"POST", "PATCH", "DELETE"}
 
 
 @pytest.fixture(autouse=True)
-def enqueued(monkeypatch):
+def enqueued(queued):
     """No broker here: the test drives runs itself. Records what would be enqueued."""
-    calls = []
-    monkeypatch.setattr(services, "_enqueue", lambda run_id, countdown=0: calls.append(run_id))
-    return calls
+    return queued["runs"]
 
 
 def book(wired, user=None, inspectors=None, services_=None, **values):
@@ -68,13 +67,13 @@ def drain(workorder, limit=20):
         if run is None:
             return last
         SyncRun.objects.filter(pk=run.pk).update(next_attempt_at=None)
-        services.sync_execute(run.pk)
+        engine.sync_execute(run.pk)
         last = SyncRun.objects.get(pk=run.pk)
     raise AssertionError("runs never settled")
 
 
 def sync(workorder, user=None, **kwargs):
-    run = services.sync_request(workorder, user, **kwargs)
+    run = runs.sync_request(workorder, user, **kwargs)
     drain(workorder)
     run.refresh_from_db()
     return run
@@ -219,7 +218,7 @@ class TestSync:
     def test_it_previews_without_sending(self, spectora):
         wo = book(spectora)
         mark = len(spectora.requests_log())
-        preview = services.sync_preview(wo)
+        preview = engine.sync_preview(wo)
         assert preview["eligible"]
         assert preview["operations"][0]["op"] == "create_inspection"
         assert writes_since(spectora, mark) == []
@@ -270,8 +269,8 @@ class TestEligibility:
         if case == "spectora_origin":
             type(wo).objects.filter(pk=wo.pk).update(origin=Origin.SPECTORA)
         wo.refresh_from_db()
-        with pytest.raises(services.SyncRefused) as refused:
-            services.sync_request(wo, office_user, strict=True)
+        with pytest.raises(runs.SyncRefused) as refused:
+            runs.sync_request(wo, office_user, strict=True)
         assert refused.value.ineligible.code == code
         run = sync(wo, office_user)
         assert (run.state, run.reason_code) == (RunState.SKIPPED, code)
@@ -358,7 +357,7 @@ class TestFaults:
         spectora.control("lock", {"inspection_id": only_inspection(spectora)["id"], "seconds": 60})
         workorder_update(wo, user=office_user, values={"notes": "x"}, expected_version=None)
         run = SyncRun.objects.get(workorder=wo, state=RunState.QUEUED)
-        services.sync_execute(run.pk)
+        engine.sync_execute(run.pk)
         run.refresh_from_db()
         assert run.state == RunState.QUEUED
         assert "Sync Lock" in run.reason
@@ -367,11 +366,11 @@ class TestFaults:
     def test_429_honours_retry_after(self, spectora):
         wo = book(spectora)
         spectora.control("rate_limit", {"per_second": 1, "burst": 1})
-        run = services.sync_request(wo)
+        run = runs.sync_request(wo)
         before = timezone.now()
         for _ in range(3):
             SyncRun.objects.filter(pk=run.pk).update(next_attempt_at=None)
-            services.sync_execute(run.pk)
+            engine.sync_execute(run.pk)
             run.refresh_from_db()
             if run.state == RunState.QUEUED:
                 break
@@ -383,10 +382,10 @@ class TestFaults:
     def test_rate_limiting_alone_never_fails_a_run(self, spectora):
         wo = book(spectora)
         spectora.faults({"method": "*", "path": "/v2/*", "mode": "error", "status": 429,
-                         "times": services.MAX_ATTEMPTS + 2})
+                         "times": runs.MAX_ATTEMPTS + 2})
         run = sync(wo)
         assert run.state == RunState.SUCCEEDED
-        assert run.deferrals == services.MAX_ATTEMPTS + 2
+        assert run.deferrals == runs.MAX_ATTEMPTS + 2
         assert run.attempts == 1
 
     def test_a_permanent_error_fails_at_once_and_tells_the_admins(self, spectora, admin_user):
@@ -406,15 +405,17 @@ class TestFaults:
         wo = book(spectora)
         spectora.faults({"method": "*", "path": "/v2/*", "mode": "error", "status": 503})
         run = sync(wo)
-        assert (run.state, run.attempts) == (RunState.FAILED, services.MAX_ATTEMPTS)
+        assert (run.state, run.attempts) == (RunState.FAILED, runs.MAX_ATTEMPTS)
         assert run.reason.startswith("Gave up after")
 
     def test_backoff_is_capped_jittered_and_honours_retry_after(self):
         for attempt in range(1, 20):
-            delay = services._backoff(attempt, None)
-            assert 0 < delay <= services.BACKOFF_CAP_SECONDS
-        assert services._backoff(1, 30) >= 30
-        assert services._backoff(1, 10_000) <= services.BACKOFF_CAP_SECONDS
+            delay = backoff_delay(attempt, None, base=runs.BACKOFF_BASE_SECONDS,
+                                  cap=runs.BACKOFF_CAP_SECONDS)
+            assert 0 < delay <= runs.BACKOFF_CAP_SECONDS
+        cap = runs.BACKOFF_CAP_SECONDS
+        assert backoff_delay(1, 30, base=2, cap=cap) >= 30
+        assert backoff_delay(1, 10_000, base=2, cap=cap) <= cap
 
 
 @pytest.mark.django_db
@@ -440,8 +441,8 @@ class TestCancelAndAutoSync:
                 "times": 1,
             }
         )
-        run = services.sync_request(wo)
-        services.sync_execute(run.pk)
+        run = runs.sync_request(wo)
+        engine.sync_execute(run.pk)
         assert not SpectoraLink.objects.get(workorder=wo).linked
         workorder_cancel(wo, user=office_user, reason="Changed mind")
         drain(wo)
@@ -489,7 +490,7 @@ class TestRunsAndOutbox:
         )
         failed = sync(wo)
         assert failed.state == RunState.FAILED
-        assert services.sync_retry(SyncRun.objects.filter(pk=failed.pk), office_user) == 1
+        assert runs.sync_retry(SyncRun.objects.filter(pk=failed.pk), office_user) == 1
         failed.refresh_from_db()
         assert failed.dismissed_at is not None
         rerun = drain(wo)
@@ -498,29 +499,29 @@ class TestRunsAndOutbox:
 
     def test_the_sweeper_reenqueues_lost_messages(self, spectora, enqueued):
         wo = book(spectora)
-        run = services.sync_request(wo)
-        assert services.sweep_outbox() == 0  # too fresh
-        later = timezone.now() + timedelta(seconds=services.SWEEP_AFTER_SECONDS + 5)
-        assert services.sweep_outbox(now=later) == 1
+        run = runs.sync_request(wo)
+        assert runs.sweep_outbox() == 0  # too fresh
+        later = timezone.now() + timedelta(seconds=runs.SWEEP_AFTER_SECONDS + 5)
+        assert runs.sweep_outbox(now=later) == 1
         assert enqueued[-1] == run.pk
 
     def test_the_sweeper_frees_a_run_left_by_a_dead_worker(self, spectora, enqueued):
         wo = book(spectora)
-        run = services.sync_request(wo)
+        run = runs.sync_request(wo)
         SyncRun.objects.filter(pk=run.pk).update(
             state=RunState.RUNNING, started_at=timezone.now() - timedelta(minutes=10)
         )
-        later = timezone.now() + timedelta(seconds=services.SWEEP_AFTER_SECONDS + 5)
-        services.sweep_outbox(now=later)
+        later = timezone.now() + timedelta(seconds=runs.SWEEP_AFTER_SECONDS + 5)
+        runs.sweep_outbox(now=later)
         run.refresh_from_db()
         assert run.state == RunState.QUEUED
         assert drain(wo).state == RunState.SUCCEEDED
 
     def test_a_run_is_claimed_once(self, spectora):
         wo = book(spectora)
-        run = services.sync_request(wo)
-        assert services.sync_execute(run.pk) == RunState.SUCCEEDED
-        assert services.sync_execute(run.pk) == "not_claimed"
+        run = runs.sync_request(wo)
+        assert engine.sync_execute(run.pk) == RunState.SUCCEEDED
+        assert engine.sync_execute(run.pk) == "not_claimed"
 
     def test_calls_are_recorded_without_the_key_or_personal_data(self, spectora):
         wo = book(spectora, client_name="Secret Person", client_email="secret@example.com")
@@ -541,7 +542,7 @@ def test_fifty_concurrent_requests_make_one_run_and_one_job(company, sandbox):
 
     def request():
         try:
-            services.sync_request(wo, None)
+            runs.sync_request(wo, None)
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
         finally:
@@ -553,13 +554,13 @@ def test_fifty_concurrent_requests_make_one_run_and_one_job(company, sandbox):
     for t in threads:
         t.join()
     assert errors == []
-    runs = SyncRun.objects.filter(workorder=wo)
-    assert runs.count() == 1
-    assert len(runs.get().requesters) == 50
+    queued_runs = SyncRun.objects.filter(workorder=wo)
+    assert queued_runs.count() == 1
+    assert len(queued_runs.get().requesters) == 50
 
     def execute():
         try:
-            services.sync_execute(runs.get().pk)
+            engine.sync_execute(queued_runs.get().pk)
         finally:
             db_connection.close()
 
@@ -569,7 +570,7 @@ def test_fifty_concurrent_requests_make_one_run_and_one_job(company, sandbox):
     for t in workers:
         t.join()
     assert len(wired.state()) == 1
-    assert runs.get().state == RunState.SUCCEEDED
+    assert queued_runs.get().state == RunState.SUCCEEDED
 
 
 @pytest.mark.django_db
@@ -594,8 +595,8 @@ def test_an_unexpected_error_never_leaves_a_run_running(spectora, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(planner, "plan_sync", crash_once)
-    run = services.sync_request(wo)
-    services.sync_execute(run.pk)
+    run = runs.sync_request(wo)
+    engine.sync_execute(run.pk)
     run.refresh_from_db()
     assert run.state == RunState.QUEUED
     assert "Unexpected error (RuntimeError)" in run.reason

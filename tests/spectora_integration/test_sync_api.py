@@ -3,18 +3,17 @@
 import pytest
 from rest_framework.test import APIClient
 
-from spectora_integration import services
 from spectora_integration.models import RunState, SyncRun
+from spectora_integration.sync import runs
 from tests.factories import WorkorderFactory, member
 from tests.spectora_integration.test_sync import book, drain
 from workorders.models import Role
 
 
 @pytest.fixture(autouse=True)
-def enqueued(monkeypatch):
-    calls = []
-    monkeypatch.setattr(services, "_enqueue", lambda run_id, countdown=0: calls.append(run_id))
-    return calls
+def enqueued(queued):
+    """No broker here: the test drives runs itself. Records what would be enqueued."""
+    return queued["runs"]
 
 
 def client_for(user):
@@ -83,7 +82,7 @@ class TestSyncRuns:
         wo = book(spectora)
         spectora.faults({"method": "POST", "path": "/v2/inspections", "mode": "error",
                          "status": 422, "times": 1})
-        services.sync_request(wo)
+        runs.sync_request(wo)
         return drain(wo)
 
     def test_it_lists_and_filters_runs(self, spectora, office_user):
@@ -118,7 +117,7 @@ class TestSyncRuns:
 @pytest.mark.django_db
 def test_sync_endpoints_hide_other_companies(spectora, other_company):
     wo = book(spectora)
-    services.sync_request(wo)
+    runs.sync_request(wo)
     run = SyncRun.objects.get()
     outsider = client_for(member(other_company, Role.ADMIN))
     assert outsider.post(f"/api/v1/workorders/{wo.pk}/spectora/sync/").status_code == 404

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from spectora_integration import services
 from spectora_integration.models import RunState, SyncRun
+from spectora_integration.sync import runs
 from tests.factories import member
 from tests.spectora_integration.test_sync import book, drain
 from workorders.models import Role
@@ -13,19 +13,18 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def enqueued(monkeypatch):
-    calls = []
-    monkeypatch.setattr(services, "_enqueue", lambda run_id, countdown=0: calls.append(run_id))
-    return calls
+def enqueued(queued):
+    """No broker here: the test drives runs itself. Records what would be enqueued."""
+    return queued["runs"]
 
 
 def test_sync_from_the_actions_menu_queues_a_run(client, spectora, office_user):
     wo = book(spectora)
     client.force_login(office_user)
-    response = client.post(reverse("workorders:spectora_sync", args=[wo.pk]), follow=True)
+    response = client.post(reverse("spectora:workorder_sync", args=[wo.pk]), follow=True)
     assert "Sync of" in response.content.decode()
     assert SyncRun.objects.get(workorder=wo).state == RunState.QUEUED
-    chip = client.get(reverse("workorders:sync_chip", args=[wo.pk])).content.decode()
+    chip = client.get(reverse("spectora:sync_chip", args=[wo.pk])).content.decode()
     assert "Sync queued" in chip
     assert 'hx-trigger="every 1s"' in chip  # keeps polling until it settles
 
@@ -33,14 +32,14 @@ def test_sync_from_the_actions_menu_queues_a_run(client, spectora, office_user):
 def test_force_sync_is_recorded_as_force(client, spectora, office_user):
     wo = book(spectora)
     client.force_login(office_user)
-    client.post(reverse("workorders:spectora_sync", args=[wo.pk]), {"force": "1"})
+    client.post(reverse("spectora:workorder_sync", args=[wo.pk]), {"force": "1"})
     assert SyncRun.objects.get(workorder=wo).force is True
 
 
 def test_an_ineligible_sync_explains_itself(client, spectora, office_user):
     wo = book(spectora, inspectors=[spectora.unlinked])
     client.force_login(office_user)
-    page = client.post(reverse("workorders:spectora_sync", args=[wo.pk]), follow=True)
+    page = client.post(reverse("spectora:workorder_sync", args=[wo.pk]), follow=True)
     html = page.content.decode()
     assert "Not synced" in html and spectora.unlinked.name in html
     assert not SyncRun.objects.exists()
@@ -50,10 +49,10 @@ def test_after_a_sync_the_chip_stops_polling_and_open_spectora_job_links_the_job
     client, spectora, office_user
 ):
     wo = book(spectora)
-    services.sync_request(wo, office_user)
+    runs.sync_request(wo, office_user)
     drain(wo)
     client.force_login(office_user)
-    chip = client.get(reverse("workorders:sync_chip", args=[wo.pk])).content.decode()
+    chip = client.get(reverse("spectora:sync_chip", args=[wo.pk])).content.decode()
     assert "Synced" in chip and "hx-trigger" not in chip
     detail = client.get(reverse("workorders:detail", args=[wo.pk])).content.decode()
     url = spectora.state()[0]["url"]
@@ -63,7 +62,7 @@ def test_after_a_sync_the_chip_stops_polling_and_open_spectora_job_links_the_job
 def test_preview_shows_the_plan_and_sends_nothing(client, spectora, office_user):
     wo = book(spectora)
     client.force_login(office_user)
-    html = client.get(reverse("workorders:spectora_preview", args=[wo.pk])).content.decode()
+    html = client.get(reverse("spectora:workorder_preview", args=[wo.pk])).content.decode()
     assert 'data-op="create_inspection"' in html
     assert spectora.state() == []
 
@@ -73,7 +72,7 @@ def failed(spectora):
     spectora.faults(
         {"method": "POST", "path": "/v2/inspections", "mode": "error", "status": 422, "times": 1}
     )
-    services.sync_request(wo)
+    runs.sync_request(wo)
     return drain(wo)
 
 
@@ -110,9 +109,9 @@ def test_only_admins_see_the_failed_syncs_page(client, company, role):
 def test_another_companys_workorder_cannot_be_synced_or_previewed(client, spectora, other_company):
     wo = book(spectora)
     client.force_login(member(other_company, Role.ADMIN))
-    for name in ("spectora_sync", "spectora_preview", "sync_chip"):
-        method = client.post if name == "spectora_sync" else client.get
-        assert method(reverse(f"workorders:{name}", args=[wo.pk])).status_code == 404
+    for name in ("workorder_sync", "workorder_preview", "sync_chip"):
+        method = client.post if name == "workorder_sync" else client.get
+        assert method(reverse(f"spectora:{name}", args=[wo.pk])).status_code == 404
     assert not SyncRun.objects.exists()
 
 

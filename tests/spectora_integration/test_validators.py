@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from spectora_integration.validators import validate_base_url
+from spectora_integration.client.addresses import validate_base_url
 
 
 @pytest.fixture

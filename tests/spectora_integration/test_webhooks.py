@@ -10,7 +10,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from spectora_integration import inbound
 from spectora_integration.models import (
     ConnectionState,
     InboundWebhook,
@@ -52,12 +51,9 @@ def deliver(client, connection, event_type="inspection.updated", inspection_id="
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
+def enqueued(queued):
     """No broker: records the deliveries the receiver would queue."""
-    calls = []
-    monkeypatch.setattr(inbound, "delivery_enqueue", lambda inbound_id, countdown=0:
-                        calls.append(inbound_id))
-    return calls
+    return queued["deliveries"]
 
 
 @pytest.fixture

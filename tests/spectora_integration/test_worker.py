@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connection as db_connection
 
-from spectora_integration import services
 from spectora_integration.models import RunState, SpectoraLink, SyncRun, SyncState
+from spectora_integration.sync import runs
 from tests.spectora_fixtures import connect_company
 from tests.spectora_integration.test_sync import book
 from tests.worker import wait_for
@@ -36,7 +36,7 @@ def test_a_sync_request_is_carried_out_by_the_worker(celery_worker_process, comp
                                                      office_user):
     wired = connect_company(company, sandbox)
     wo = book(wired)
-    services.sync_request(wo, office_user)
+    runs.sync_request(wo, office_user)
     settled(wo)
     link = SpectoraLink.objects.get(workorder=wo)
     assert link.sync_state == SyncState.SYNCED
@@ -49,7 +49,7 @@ def test_fifty_concurrent_clicks_make_one_job(celery_worker_process, company, sa
 
     def click():
         try:
-            services.sync_request(wo, None)
+            runs.sync_request(wo, None)
         finally:
             db_connection.close()
 
@@ -58,11 +58,11 @@ def test_fifty_concurrent_clicks_make_one_job(celery_worker_process, company, sa
         t.start()
     for t in threads:
         t.join()
-    runs = settled(wo)
+    done = settled(wo)
     # Clicks that land while a run is queued join it; the worker may already have
     # started one, and later clicks queue the next. Every click is accounted for.
-    assert sum(len(r.requesters) for r in runs) == 50
-    assert len(runs) < 50
+    assert sum(len(r.requesters) for r in done) == 50
+    assert len(done) < 50
     assert len(wired.state()) == 1
 
 
@@ -71,7 +71,7 @@ def test_transient_faults_are_retried_by_the_worker(celery_worker_process, compa
     wo = book(wired)
     wired.faults({"method": "POST", "path": "/v2/inspections*", "mode": "error", "status": 503,
                   "times": 2})
-    services.sync_request(wo, None)
+    runs.sync_request(wo, None)
     (run,) = settled(wo)
     assert run.attempts == 3
     assert len(wired.state()) == 1
@@ -81,7 +81,7 @@ def test_edits_and_cancel_follow_through_the_worker(celery_worker_process, compa
                                                     office_user):
     wired = connect_company(company, sandbox)
     wo = book(wired)
-    services.sync_request(wo, office_user)
+    runs.sync_request(wo, office_user)
     settled(wo)
     workorder_update(wo, user=office_user, values={}, expected_version=None,
                      assignees=[AssigneeInput(wired.inspectors[3], True)])

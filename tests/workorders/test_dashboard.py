@@ -14,7 +14,7 @@ from spectora_integration.models import (
     SyncRun,
     SyncState,
 )
-from spectora_integration.selectors import sync_health
+from spectora_integration.sync.selectors import sync_health
 from tests.factories import AssignmentFactory, EmployeeFactory, WorkorderFactory, member
 from workorders.models import Role, WorkorderStatus
 from workorders.selectors import workorders_on_day

@@ -568,8 +568,8 @@ def test_spectora_entries_offer_sync_when_the_company_is_connected(
 
     menu = _menu(office_client, workorder)
 
-    assert reverse("workorders:spectora_sync", args=[workorder.pk]) in menu
-    assert reverse("workorders:spectora_preview", args=[workorder.pk]) in menu
+    assert reverse("spectora:workorder_sync", args=[workorder.pk]) in menu
+    assert reverse("spectora:workorder_preview", args=[workorder.pk]) in menu
     assert 'data-action="force_sync_spectora"' in menu
     assert "No Spectora job yet: sync it first" in menu
     assert "Not connected to Spectora" not in menu

@@ -1,4 +1,4 @@
-"""The one place that speaks HTTP to Spectora (CONTRACT.md section 1).
+"""The one place that speaks HTTP to Spectora (docs/spectora-api.md).
 
 A change in Spectora's contract touches this file only. Every call has a
 connect and a read timeout, goes through the connection's shared rate limiter,
@@ -18,108 +18,19 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from spectora_integration.redaction import redact
+from spectora_integration.client.errors import (
+    PermanentError,
+    SpectoraError,
+    TransientError,
+    error_from_response,
+)
+from spectora_integration.client.redaction import redact
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (3.05, 15.0)  # (connect, read) seconds
 PAGE_SIZE = 200
 INCLUDE_ALL = "assignments,line_items,reports"
-
-
-# ---------------------------------------------------------------- errors
-
-class SpectoraError(Exception):
-    """A failed call. ``permanent`` is False when the same call may succeed later."""
-
-    permanent = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str = "",
-        detail: str = "",
-        retry_after: float | None = None,
-        meta: dict | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.retry_after = retry_after
-        self.meta = meta or {}
-
-
-class TransientError(SpectoraError):
-    permanent = False
-
-
-class PermanentError(SpectoraError):
-    permanent = True
-
-
-class ExternalRefTaken(PermanentError):
-    """A create found an inspection with our ``external_ref`` already: link to it."""
-
-    @property
-    def existing_id(self) -> str | None:
-        return self.meta.get("existing_id")
-
-
-_PERSON_MESSAGES = {
-    400: "Spectora rejected the request as malformed ({detail}).",
-    401: "Spectora refused the API key. An admin can enter a new key on the Spectora "
-         "connection page.",
-    403: "The API key is not allowed to do this in Spectora. Check the key's permissions "
-         "in Spectora.",
-    404: "Spectora has no such record ({detail}). It may have been deleted in Spectora.",
-    409: "Spectora reported a conflict: {detail}",
-    422: "Spectora refused the change: {detail}",
-    423: "Someone has this inspection open on the Spectora mobile app (Sync Lock); "
-         "it will be retried.",
-    429: "Spectora asked us to slow down; it will be retried.",
-}
-
-
-def error_from_response(response: requests.Response) -> SpectoraError:
-    """Classify an HTTP error answer (CONTRACT.md: 5xx, 423, 429 transient; 4xx permanent)."""
-    status = response.status_code
-    code, detail, meta = "", "", {}
-    try:
-        first = (response.json().get("errors") or [{}])[0]
-        code = str(first.get("code") or "")
-        detail = str(first.get("detail") or first.get("title") or "")
-        meta = first.get("meta") or {}
-    except (ValueError, AttributeError, IndexError):
-        pass
-    detail = detail or response.reason or f"HTTP {status}"
-    if status >= 500:
-        message = f"Spectora had a server error (HTTP {status}); it will be retried."
-        return TransientError(message, status=status, code=code or "server_error", detail=detail)
-    if status in (423, 429):
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-        return TransientError(
-            _PERSON_MESSAGES[status], status=status, code=code, detail=detail,
-            retry_after=retry_after,
-        )
-    message = _PERSON_MESSAGES.get(status, "Spectora refused the request: {detail}").format(
-        detail=detail
-    )
-    if status == 409 and code == "external_ref_taken":
-        return ExternalRefTaken(message, status=status, code=code, detail=detail, meta=meta)
-    return PermanentError(message, status=status, code=code, detail=detail, meta=meta)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 # ---------------------------------------------------------------- records
@@ -228,7 +139,7 @@ class SpectoraClient:
     def for_connection(cls, connection, *, recorder: Recorder | None = None, **kwargs):
         from django.conf import settings
 
-        from spectora_integration.ratelimit import limiter_for
+        from spectora_integration.client.ratelimit import limiter_for
 
         kwargs.setdefault("timeout", (settings.SPECTORA_CONNECT_TIMEOUT_SECONDS,
                                       settings.SPECTORA_READ_TIMEOUT_SECONDS))

@@ -9,10 +9,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from spectora_integration import selectors, services
 from spectora_integration.models import Trigger
+from spectora_integration.sync import engine, runs, selectors
 from workorders import permissions
-from workorders.views import _page, _require, _workorder_or_404, member_required
+from workorders.access import member_required, page, require, workorder_or_404
 
 FAILED_PAGE_SIZE = 50
 
@@ -20,14 +20,14 @@ FAILED_PAGE_SIZE = 50
 @require_POST
 @member_required
 def workorder_sync(request, pk):
-    _require(request.user, permissions.SYNC)
-    workorder = _workorder_or_404(request, pk)
+    require(request.user, permissions.SYNC)
+    workorder = workorder_or_404(request, pk)
     force = request.POST.get("force") == "1"
     try:
-        services.sync_request(
+        runs.sync_request(
             workorder, request.user, force=force, trigger=Trigger.MANUAL, strict=True
         )
-    except services.SyncRefused as refused:
+    except runs.SyncRefused as refused:
         messages.error(request, f"Not synced: {refused.ineligible.message}")
     else:
         what = "Force sync" if force else "Sync"
@@ -40,10 +40,10 @@ def workorder_sync(request, pk):
 @require_GET
 @member_required
 def workorder_preview(request, pk):
-    _require(request.user, permissions.SYNC)
-    workorder = _workorder_or_404(request, pk)
-    preview = services.sync_preview(workorder)
-    return _page(request, "spectora_integration/preview.html",
+    require(request.user, permissions.SYNC)
+    workorder = workorder_or_404(request, pk)
+    preview = engine.sync_preview(workorder)
+    return page(request, "spectora_integration/preview.html",
                  {"workorder": workorder, "preview": preview})
 
 
@@ -51,32 +51,32 @@ def workorder_preview(request, pk):
 @member_required
 def workorder_sync_chip(request, pk):
     """The chip alone, for htmx polling while a sync is queued or running."""
-    workorder = _workorder_or_404(request, pk)
+    workorder = workorder_or_404(request, pk)
     return render(request, "workorders/_sync_chip.html", {"workorder": workorder})
 
 
 @require_http_methods(["GET", "POST"])
 @member_required
 def failed_syncs(request):
-    _require(request.user, permissions.RETRY_SYNCS)
+    require(request.user, permissions.RETRY_SYNCS)
     company = permissions.company_of(request.user)
-    runs = selectors.failed_run_list(company)
+    failed = selectors.failed_run_list(company)
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "retry_all":
-            chosen = runs
+            chosen = failed
         else:
             ids = [int(i) for i in request.POST.getlist("run") if i.isdigit()]
-            chosen = runs.filter(pk__in=ids)
+            chosen = failed.filter(pk__in=ids)
         if action in ("retry", "retry_all"):
-            count = services.sync_retry(chosen, request.user)
+            count = runs.sync_retry(chosen, request.user)
             messages.success(request, f"Queued {count} retr{'y' if count == 1 else 'ies'}.")
         elif action == "dismiss":
-            count = services.sync_dismiss(chosen, request.user)
+            count = runs.sync_dismiss(chosen, request.user)
             messages.success(request, f"Dismissed {count} failed sync{'s' if count != 1 else ''}.")
         else:
             messages.error(request, "Choose Retry selected, Retry all or Dismiss.")
         return redirect(reverse("spectora:failed_syncs"))
-    page_obj = Paginator(runs, FAILED_PAGE_SIZE).get_page(request.GET.get("page"))
-    return _page(request, "spectora_integration/failed_syncs.html",
+    page_obj = Paginator(failed, FAILED_PAGE_SIZE).get_page(request.GET.get("page"))
+    return page(request, "spectora_integration/failed_syncs.html",
                  {"page_obj": page_obj, "runs": list(page_obj.object_list)})

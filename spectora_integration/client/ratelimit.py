@@ -16,13 +16,10 @@ from abc import ABC, abstractmethod
 from django.conf import settings
 from django.db import transaction
 
-from spectora_integration.client import TransientError
+from spectora_integration.client.errors import RateLimited
 
 MAX_WAIT_SECONDS = 10.0
 
-
-class RateLimited(TransientError):
-    pass
 
 
 class _Limiter(ABC):

@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from spectora_integration.client import Resource, SpectoraClient, SpectoraError
+from spectora_integration.client.addresses import validate_base_url
 from spectora_integration.models import ConnectionState, SpectoraConnection
-from spectora_integration.validators import validate_base_url
 from workorders.errors import ValidationFailed
 from workorders.models import Company, Employee, ReportType, Service
 from workorders.services import activity_record

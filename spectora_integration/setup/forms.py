@@ -11,9 +11,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from spectora_integration.client import Resource
+from spectora_integration.client.addresses import EXAMPLE, validate_base_url
 from spectora_integration.models import SpectoraConnection
-from spectora_integration.setup import MAX_RATE_LIMIT
-from spectora_integration.validators import EXAMPLE, validate_base_url
+from spectora_integration.setup.services import MAX_RATE_LIMIT
 from workorders.errors import ValidationFailed
 from workorders.models import Employee, ReportType, Service, ServiceKind
 

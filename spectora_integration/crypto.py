@@ -36,7 +36,3 @@ def decrypt(token: str) -> str:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         return ""
-
-
-def last_four(secret: str) -> str:
-    return secret[-4:] if len(secret) >= 8 else ""

@@ -2,7 +2,7 @@
 
 Every connected company's inspections changed since its watermark (less a small
 overlap, for clocks and same-instant changes) are read in ``updated_at`` order
-and each goes through ``inbound.inspection_receive``, exactly as a webhook
+and each goes through ``importer.inspection_receive``, exactly as a webhook
 would: Spectora-origin jobs are imported or updated, Attik's own jobs changed by
 hand are repaired. The watermark moves to the newest ``updated_at`` seen only
 when the whole pass succeeded; a timeout or an error leaves it where it was, so
@@ -19,15 +19,14 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from spectora_integration import inbound
 from spectora_integration.client import SpectoraClient, SpectoraError, parse_time
+from spectora_integration.inbound import importer
 from spectora_integration.models import ConnectionState, SpectoraConnection, SpectoraLink
 
 log = logging.getLogger(__name__)
 
 OVERLAP = timedelta(seconds=5)
 FIRST_LOOKBACK = timedelta(hours=24)
-SCAN_TIMEOUT = (3.05, 15.0)  # (connect, read) seconds for each call
 
 
 @dataclass
@@ -65,7 +64,7 @@ def drift_scan(connection: SpectoraConnection, *, now: datetime | None = None) -
     watermark = connection.drift_watermark
     since = watermark - OVERLAP if watermark else now - FIRST_LOOKBACK
     result = ScanResult(connection.pk, since)
-    client = SpectoraClient.for_connection(connection, timeout=SCAN_TIMEOUT)
+    client = SpectoraClient.for_connection(connection)
     newest = watermark
     try:
         for resource in client.inspections_updated_since(since):
@@ -74,11 +73,11 @@ def drift_scan(connection: SpectoraConnection, *, now: datetime | None = None) -
             if updated_at is not None and (newest is None or updated_at > newest):
                 newest = updated_at
             if _already_applied(connection, resource.id, updated_at):
-                result.outcomes[inbound.UNCHANGED] += 1
+                result.outcomes[importer.UNCHANGED] += 1
                 continue
             try:
-                outcome = inbound.inspection_receive(connection, resource.id, client=client)
-            except inbound.ImportFailed as error:
+                outcome = importer.inspection_receive(connection, resource.id, client=client)
+            except importer.ImportFailed as error:
                 outcome = "failed"
                 log.warning("drift scan: Spectora job %s for connection %s not imported: %s",
                             resource.id, connection.pk, error.message)

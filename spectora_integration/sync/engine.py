@@ -1,10 +1,10 @@
-"""Writes for the Spectora side: requesting, running, retrying and dismissing syncs.
+"""Running one sync run: claim, lease, eligibility, plan, apply, finish.
 
-``sync_request`` writes a SyncRun and an outbox row in one transaction and
-enqueues the task on commit; ``sync_execute`` (the task's body) claims the
-run and the workorder's lease, re-checks eligibility, plans against one read
-of the Spectora job and applies the plan. Transient failures go back to the
-queue with capped, jittered backoff; permanent ones fail at once, visibly.
+``sync_execute`` (the task's body) claims the run and the workorder's lease,
+re-checks eligibility, plans against one read of the Spectora job and applies
+the plan. Transient failures go back to the queue with capped, jittered
+backoff; rate-limit waits go back without using an attempt; permanent
+failures end the run at once, visibly, and the company's admins are emailed.
 """
 
 from __future__ import annotations
@@ -36,170 +36,14 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
-from spectora_integration.sync import planner
-from spectora_integration.sync.eligibility import Ineligible, check_eligibility, connection_for
+from spectora_integration.sync import planner, runs
+from spectora_integration.sync.backoff import backoff_delay
+from spectora_integration.sync.eligibility import check_eligibility, connection_for
 from spectora_integration.sync.executor import apply_plan, create_key
 from workorders.models import Membership, Role, Workorder
 from workorders.services import activity_record
 
 log = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 6
-# Waiting for Spectora's rate limit is not a failure: it defers the run without
-# using an attempt, up to this many times.
-MAX_RATE_LIMIT_DEFERRALS = 50
-BACKOFF_BASE_SECONDS = settings.SPECTORA_BACKOFF_BASE_SECONDS
-BACKOFF_CAP_SECONDS = 300.0  # well below Redis' visibility timeout (settings: 3600 s)
-LEASE_SECONDS = settings.SPECTORA_SYNC_LEASE_SECONDS  # above the task's hard time limit
-AUTO_SYNC_DELAY_SECONDS = 2.0  # lets a burst of edits join one run
-SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
-
-
-class SyncRefused(Exception):
-    """A sync that is clearly ineligible at request time (the API answers 409)."""
-
-    def __init__(self, ineligible: Ineligible):
-        super().__init__(ineligible.message)
-        self.ineligible = ineligible
-
-
-# ---------------------------------------------------------------- requesting
-
-def _requester(user, trigger: str) -> dict:
-    return {
-        "user_id": getattr(user, "pk", None),
-        "username": user.get_username() if user is not None else "system",
-        "trigger": trigger,
-        "at": timezone.now().isoformat(),
-    }
-
-
-def sync_request(
-    workorder: Workorder,
-    user=None,
-    *,
-    force: bool = False,
-    trigger: str = Trigger.MANUAL,
-    kind: str = RunKind.SYNC,
-    strict: bool = False,
-) -> SyncRun:
-    """Queue a sync (or cancel) of ``workorder``; joins a run already queued for it.
-
-    ``strict`` refuses a clearly ineligible request with SyncRefused instead of
-    recording a skipped run (the API and the Actions menu use it).
-    """
-    if strict:
-        ineligible = check_eligibility(workorder, for_cancel=kind == RunKind.CANCEL)
-        if ineligible is not None:
-            raise SyncRefused(ineligible)
-    with transaction.atomic():
-        # Serialise requests for one workorder: the row lock (PostgreSQL) or the
-        # write lock (SQLite, IMMEDIATE transactions).
-        Workorder.objects.select_for_update().filter(pk=workorder.pk).first()
-        link, _ = SpectoraLink.objects.get_or_create(workorder=workorder)
-        run = (
-            SyncRun.objects.filter(workorder=workorder, kind=kind, state=RunState.QUEUED)
-            .order_by("id")
-            .first()
-        )
-        if run is not None:
-            run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
-            run.force = run.force or force
-            run.save(update_fields=["requesters", "force"])
-            return run
-        run = SyncRun.objects.create(
-            company_id=workorder.company_id,
-            workorder=workorder,
-            kind=kind,
-            trigger=trigger,
-            requested_by=user if getattr(user, "pk", None) else None,
-            requesters=[_requester(user, trigger)],
-            force=force,
-        )
-        SyncOutbox.objects.create(run=run, enqueued_at=timezone.now(), enqueue_count=1)
-        if kind == RunKind.SYNC:
-            SpectoraLink.objects.filter(pk=link.pk).exclude(sync_state=SyncState.SYNCING).update(
-                sync_state=SyncState.QUEUED
-            )
-        delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
-        transaction.on_commit(lambda: _enqueue(run.pk, delay))
-    return run
-
-
-def _enqueue(run_id: int, countdown: float = 0) -> None:
-    from spectora_integration.tasks import run_sync
-
-    try:
-        run_sync.apply_async(
-            (run_id,), countdown=countdown or None, queue=settings.CELERY_TASK_DEFAULT_QUEUE
-        )
-    except Exception:  # the broker is down: the outbox sweeper enqueues it later
-        log.exception("could not enqueue sync run %s; the sweeper will retry", run_id)
-
-
-def workorder_changed(workorder: Workorder, *, user, changed: list[str]) -> None:
-    """Synced fields changed: a workorder already in Spectora follows automatically."""
-    link = SpectoraLink.objects.filter(workorder=workorder).first()
-    if link is None or not (link.linked or link.sync_state in (SyncState.QUEUED,
-                                                                SyncState.SYNCING)):
-        return
-    sync_request(workorder, user, trigger=Trigger.AUTO)
-
-
-def workorder_cancelled(workorder: Workorder, *, user) -> None:
-    """Cancel the Spectora job through the queue, or remember to once the job exists."""
-    link = SpectoraLink.objects.filter(workorder=workorder).first()
-    if link is None:
-        return  # never sent to Spectora: nothing there to cancel
-    SpectoraLink.objects.filter(pk=link.pk).update(cancel_pending=True)
-    sync_request(workorder, user, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
-
-
-def sync_retry(runs, user) -> int:
-    """Queue a fresh run for each failed run's workorder; the failed runs are dismissed."""
-    count = 0
-    for run in runs.filter(state=RunState.FAILED, dismissed_at__isnull=True).select_related(
-        "workorder"
-    ):
-        sync_request(run.workorder, user, trigger=Trigger.RETRY, kind=run.kind, force=run.force)
-        SyncRun.objects.filter(pk=run.pk).update(dismissed_at=timezone.now())
-        count += 1
-    return count
-
-
-def sync_dismiss(runs, user) -> int:
-    return runs.filter(state=RunState.FAILED, dismissed_at__isnull=True).update(
-        dismissed_at=timezone.now()
-    )
-
-
-def sweep_outbox(now=None) -> int:
-    """Re-enqueue runs whose message was lost, and free runs a dead worker left running."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=SWEEP_AFTER_SECONDS)
-    # A run left "running" by a killed worker: started long ago, lease run out. (The
-    # task's hard time limit is below LEASE_SECONDS, so a live run still holds it.)
-    orphaned = SyncRun.objects.filter(
-        state=RunState.RUNNING, started_at__lt=now - timedelta(seconds=LEASE_SECONDS + 30)
-    ).exclude(
-        workorder__spectora_link__lease_run_id=F("id"),
-        workorder__spectora_link__lease_until__gte=now,
-    )
-    for run_id in list(orphaned.values_list("id", flat=True)):
-        SyncRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(state=RunState.QUEUED)
-    count = 0
-    due = SyncOutbox.objects.filter(
-        run__state=RunState.QUEUED,
-        enqueued_at__lt=stale,
-    ).filter(Q(run__next_attempt_at__isnull=True) | Q(run__next_attempt_at__lt=stale))
-    for outbox in due.select_related("run"):
-        updated = SyncOutbox.objects.filter(pk=outbox.pk, enqueued_at=outbox.enqueued_at).update(
-            enqueued_at=now, enqueue_count=outbox.enqueue_count + 1
-        )
-        if updated:
-            _enqueue(outbox.run_id)
-            count += 1
-    return count
 
 
 # ---------------------------------------------------------------- running
@@ -220,7 +64,7 @@ def _take_lease(workorder: Workorder, run: SyncRun) -> bool:
     return bool(
         SpectoraLink.objects.filter(workorder=workorder)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_run_id=run.pk, lease_until=now + timedelta(seconds=LEASE_SECONDS))
+        .update(lease_run_id=run.pk, lease_until=now + timedelta(seconds=runs.LEASE_SECONDS))
     )
 
 
@@ -298,7 +142,7 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
         link.refresh_from_db()
         workorder.refresh_from_db(fields=["status"])
         if link.linked and (link.cancel_pending or workorder.is_cancelled):
-            sync_request(workorder, None, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
+            runs.sync_request(workorder, None, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
     return RunState.SUCCEEDED
 
 
@@ -368,28 +212,21 @@ def _cancel(client: SpectoraClient, workorder: Workorder, link: SpectoraLink) ->
     return {"message": f"Cancelled the Spectora job: {reason}", "applied": ["Cancel"]}
 
 
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** (attempt - 1)))
-    delay = random.uniform(delay / 2, delay)  # noqa: S311 - jitter, not security
-    if retry_after:
-        delay = max(delay, min(retry_after, BACKOFF_CAP_SECONDS))
-    return delay
-
-
 def _is_rate_limit(error: SpectoraError) -> bool:
     return error.status == 429 or error.code in ("rate_limited", "rate_limited_locally")
 
 
 def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
-    if _is_rate_limit(error) and run.deferrals < MAX_RATE_LIMIT_DEFERRALS:
-        delay = max(error.retry_after or 1.0, 1.0) + random.uniform(0, 1)  # noqa: S311
+    if _is_rate_limit(error) and run.deferrals < runs.MAX_RATE_LIMIT_DEFERRALS:
+        delay = max(error.retry_after or 1.0, 1.0) + random.uniform(0, 1)
         _requeue(run, countdown=delay, give_back_attempt=True,
                  reason=f"Waiting for Spectora's rate limit; retrying in {delay:.0f} s.")
         return "deferred"
-    if not error.permanent and run.attempts < MAX_ATTEMPTS:
-        delay = _backoff(run.attempts, error.retry_after)
+    if not error.permanent and run.attempts < runs.MAX_ATTEMPTS:
+        delay = backoff_delay(run.attempts, error.retry_after,
+                              base=runs.BACKOFF_BASE_SECONDS, cap=runs.BACKOFF_CAP_SECONDS)
         _requeue(run, countdown=delay,
-                 reason=f"Attempt {run.attempts} of {MAX_ATTEMPTS} failed: {error.message} "
+                 reason=f"Attempt {run.attempts} of {runs.MAX_ATTEMPTS} failed: {error.message} "
                         f"Retrying in {delay:.0f} s.")
         return "retrying"
     message = error.message
@@ -413,7 +250,7 @@ def _requeue(run: SyncRun, *, countdown: float, reason: str,
         SpectoraLink.objects.filter(workorder_id=run.workorder_id).update(
             sync_state=SyncState.QUEUED, last_error=reason[:1000]
         )
-    _enqueue(run.pk, countdown)
+    runs.enqueue_run(run.pk, countdown)
 
 
 def _finish(run: SyncRun, link: SpectoraLink, state: str, reason: str, *, code: str = "",
@@ -497,8 +334,3 @@ def sync_preview(workorder: Workorder) -> dict:
         "operations": [op.as_dict() for op in plan],
         "writes": sum(1 for op in plan if op.is_write),
     }
-
-
-__all__ = ["PermanentError", "SyncRefused", "sync_request", "sync_execute", "sync_preview",
-           "sync_retry", "sync_dismiss", "sweep_outbox", "workorder_changed",
-           "workorder_cancelled"]

@@ -17,17 +17,17 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from spectora_integration import setup
 from spectora_integration.client import Resource, SpectoraClient, SpectoraError
-from spectora_integration.forms import (
+from spectora_integration.client.addresses import validate_base_url
+from spectora_integration.models import SpectoraConnection
+from spectora_integration.setup import services as setup
+from spectora_integration.setup.forms import (
     ConnectionForm,
     InspectorForm,
     MappingForm,
     StaffLinkForm,
     inspector_label,
 )
-from spectora_integration.models import SpectoraConnection
-from spectora_integration.validators import validate_base_url
 from workorders import permissions
 from workorders.errors import ValidationFailed
 from workorders.models import Employee, ReportType, Service

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -97,3 +98,17 @@ def sync_health(company, *, days: int = 14, now: datetime | None = None) -> Sync
         failed_open=totals["failed_open"],
         days=[found.get(day, SyncDay(day)) for day in series],
     )
+
+
+# ---------------------------------------------------------------- one workorder
+
+def connection_of(company) -> SpectoraConnection | None:
+    return SpectoraConnection.objects.filter(company=company).first()
+
+
+def link_of(workorder):
+    """The workorder's SpectoraLink, or None (uses a select_related one when loaded)."""
+    try:
+        return workorder.spectora_link
+    except ObjectDoesNotExist:
+        return None

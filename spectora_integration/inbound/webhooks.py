@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from standardwebhooks import Webhook
 
-from spectora_integration import inbound
+from spectora_integration.inbound import deliveries
 from spectora_integration.models import SpectoraConnection
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def receive(request: HttpRequest, connection_id: int) -> JsonResponse:
         event = parse_event(body)
     except Malformed as error:
         return _refuse(400, "malformed", str(error), connection_id, request)
-    delivery = inbound.delivery_store(
+    delivery = deliveries.delivery_store(
         connection, webhook_id=webhook_id, event_type=event.type,
         inspection_id=event.inspection_id, payload=event.payload,
     )

@@ -1,4 +1,4 @@
-"""Spectora to Attik: stored webhook deliveries, imports of Spectora-origin jobs, drift.
+"""Spectora to Attik: imports of Spectora-origin jobs, drift of Attik's own jobs.
 
 ``inspection_receive`` is the one place that decides what a changed Spectora
 inspection means here; webhooks, the drift scan and Refresh from Spectora all go
@@ -21,16 +21,14 @@ other re-reads and updates instead.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from spectora_integration import services
+from spectora_integration import queueing
 from spectora_integration.client import (
     Inspection,
     PermanentError,
@@ -50,22 +48,22 @@ from spectora_integration.models import (
 )
 from spectora_integration.sync import planner
 from spectora_integration.sync.eligibility import check_eligibility
+from spectora_integration.sync.runs import sync_request
 from workorders.models import (
-    Assignment,
     Employee,
-    LineItem,
     Origin,
     Service,
     Workorder,
     WorkorderStatus,
 )
-from workorders.services import activity_record, next_workorder_number
+from workorders.services import (
+    activity_record,
+    next_workorder_number,
+    workorder_children_replace,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 5
-RETRY_BASE_SECONDS = 2.0
-RETRY_CAP_SECONDS = 300.0
 DELETED_EVENT = "inspection.deleted"
 DELETED_REASON = "Deleted in Spectora"
 CANCELLED_REASON = "Cancelled in Spectora"
@@ -122,128 +120,13 @@ class Missing:
         return " ".join(parts)
 
 
-# ---------------------------------------------------------------- deliveries
-
-def delivery_store(
-    connection: SpectoraConnection, *, webhook_id: str, event_type: str, inspection_id: str,
-    payload: dict,
-) -> InboundWebhook | None:
-    """Keep a verified delivery and queue it; None when this ``webhook-id`` came before.
-
-    The unique (connection, webhook_id) constraint decides, not a read: two copies
-    arriving at once still make one row and one task.
-    """
-    try:
-        with transaction.atomic():
-            delivery = InboundWebhook.objects.create(
-                connection=connection, webhook_id=webhook_id, event_type=event_type,
-                inspection_id=inspection_id, payload=payload,
-            )
-            transaction.on_commit(lambda: delivery_enqueue(delivery.pk))
-    except IntegrityError:
-        return None
-    return delivery
-
-
-def delivery_enqueue(inbound_id: int, countdown: float = 0) -> None:
-    from spectora_integration.tasks import process_webhook
-
-    try:
-        process_webhook.apply_async(
-            (inbound_id,), countdown=countdown or None, queue=settings.CELERY_TASK_DEFAULT_QUEUE
-        )
-    except Exception:  # broker down: the delivery stays unprocessed, the drift scan catches up
-        log.exception("could not enqueue spectora webhook %s; the drift scan will catch up",
-                      inbound_id)
-
-
-def process_delivery(inbound_id: int) -> str:
-    """The task body: act on one stored delivery.
-
-    A transient Spectora error is recorded and raised, for the task to retry; any other
-    failure is recorded on the delivery (a person sees it in the admin) and returned.
-    """
-    delivery = (
-        InboundWebhook.objects.select_related("connection__company").filter(pk=inbound_id).first()
-    )
-    if delivery is None:
-        return "missing"
-    if delivery.processed_at is not None:
-        return "already_processed"
-    InboundWebhook.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
-    attempt = delivery.attempts + 1
-    try:
-        outcome = inspection_receive(
-            delivery.connection, delivery.inspection_id,
-            deleted=delivery.event_type == DELETED_EVENT,
-        )
-    except SpectoraError as error:
-        if not error.permanent:
-            _delivery_failed(delivery, f"Attempt {attempt} of {MAX_RETRIES + 1} failed: "
-                                       f"{error.message} It will be retried.")
-            raise
-        _delivery_failed(delivery, error.message)
-        return "failed"
-    except ImportFailed as error:
-        _delivery_failed(delivery, error.message)
-        return "failed"
-    except Exception as error:
-        _delivery_failed(delivery, f"Unexpected error ({error.__class__.__name__}); see the "
-                                   "worker log.")
-        raise
-    InboundWebhook.objects.filter(pk=delivery.pk).update(processed_at=timezone.now(), error="")
-    log.info("spectora webhook %s (%s %s): %s", delivery.pk, delivery.event_type,
-             delivery.inspection_id, outcome)
-    return outcome
-
-
-def delivery_gave_up(inbound_id: int, error: SpectoraError) -> None:
-    delivery = InboundWebhook.objects.filter(pk=inbound_id).first()
-    if delivery is not None:
-        _delivery_failed(delivery, f"Gave up after {delivery.attempts} attempts. Last error: "
-                                   f"{error.message} Reprocess it from the admin once "
-                                   "Spectora answers again.")
-
-
-def _delivery_failed(delivery: InboundWebhook, message: str) -> None:
-    InboundWebhook.objects.filter(pk=delivery.pk).update(error=message[:1000])
-    log.warning("spectora webhook %s (%s %s) failed: %s", delivery.pk, delivery.event_type,
-                delivery.inspection_id, message)
-
-
-def delivery_reprocess(deliveries) -> int:
-    """Process these deliveries again (the admin's Reprocess action)."""
-    ids = list(deliveries.values_list("pk", flat=True))
-    InboundWebhook.objects.filter(pk__in=ids).update(processed_at=None, error="")
-    for inbound_id in ids:
-        transaction.on_commit(lambda inbound_id=inbound_id: delivery_enqueue(inbound_id))
-    return len(ids)
-
-
-def retry_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Capped, jittered exponential backoff; honours Spectora's Retry-After."""
-    delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1)))
-    delay = random.uniform(delay / 2, delay)
-    if retry_after:
-        delay = max(delay, min(retry_after, RETRY_CAP_SECONDS))
-    return delay
-
-
 # ---------------------------------------------------------------- refresh
 
 def workorder_refresh_request(workorder: Workorder) -> None:
     """Re-import a Spectora-origin workorder from Spectora, in the background."""
-    from spectora_integration.tasks import refresh_workorder
-
-    def enqueue() -> None:
-        try:
-            refresh_workorder.apply_async(
-                (workorder.pk,), queue=settings.CELERY_TASK_DEFAULT_QUEUE
-            )
-        except Exception:
-            log.exception("could not enqueue the refresh of workorder %s", workorder.pk)
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: queueing.enqueue(
+        "refresh_workorder", workorder.pk, fallback="ask the person to use Refresh again"
+    ))
 
 
 def workorder_refresh(workorder_id: int) -> str:
@@ -445,30 +328,6 @@ def _children(company_id: int, inspection: Inspection, names: dict[str, str]):
     return assignees, line_items, Missing(missing_inspectors, missing_services)
 
 
-def _replace_children(workorder: Workorder, assignees: dict[int, bool], line_items) -> list[str]:
-    """Make the workorder's children match; returns what changed."""
-    changed = []
-    current = {(a.employee_id, a.primary) for a in workorder.assignments.all()}
-    if current != set(assignees.items()):
-        workorder.assignments.all().delete()
-        Assignment.objects.bulk_create(
-            Assignment(workorder=workorder, employee_id=pk, primary=primary)
-            for pk, primary in assignees.items()
-        )
-        changed.append("inspectors")
-    current_items = sorted(
-        (li.service_id, li.price_cents, li.quantity) for li in workorder.line_items.all()
-    )
-    if current_items != sorted(line_items):
-        workorder.line_items.all().delete()
-        LineItem.objects.bulk_create(
-            LineItem(workorder=workorder, service_id=pk, price_cents=price, quantity=quantity)
-            for pk, price, quantity in line_items
-        )
-        changed.append("services")
-    return changed
-
-
 def _link_fields(inspection: Inspection, missing: Missing) -> dict:
     return {
         "url": inspection.url[:200],
@@ -489,7 +348,7 @@ def _import_new(connection, inspection: Inspection, names: dict[str, str]) -> st
         status=status, cancel_reason=cancel_reason, **values,
     )
     assignees, line_items, missing = _children(company.pk, inspection, names)
-    _replace_children(workorder, assignees, line_items)
+    workorder_children_replace(workorder, assignees, line_items)
     SpectoraLink.objects.create(
         workorder=workorder, remote_id=inspection.id, **_link_fields(inspection, missing)
     )
@@ -524,7 +383,7 @@ def _import_update(link: SpectoraLink, inspection: Inspection, force: bool,
         workorder.status, workorder.cancel_reason = status, cancel_reason
         changed.append("status")
     assignees, line_items, missing = _children(workorder.company_id, inspection, names)
-    changed += _replace_children(workorder, assignees, line_items)
+    changed += workorder_children_replace(workorder, assignees, line_items)
     if changed:
         workorder.version += 1
         workorder.save()
@@ -638,4 +497,4 @@ def _mark_seen(link: SpectoraLink, updated_at: datetime | None) -> None:
 
 
 def _request_sync(workorder: Workorder) -> None:
-    services.sync_request(workorder, None, trigger=Trigger.DRIFT)
+    sync_request(workorder, None, trigger=Trigger.DRIFT)

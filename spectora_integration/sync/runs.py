@@ -1,0 +1,184 @@
+"""The sync queue: requesting, retrying, dismissing and sweeping runs.
+
+``sync_request`` writes a SyncRun and an outbox row in one transaction and
+enqueues the task on commit; a request for a workorder that already has a
+queued run joins it. The outbox sweeper re-enqueues runs whose message was
+lost. Running a run is ``engine.sync_execute``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from spectora_integration import queueing
+from spectora_integration.models import (
+    RunKind,
+    RunState,
+    SpectoraLink,
+    SyncOutbox,
+    SyncRun,
+    SyncState,
+    Trigger,
+)
+from spectora_integration.sync.eligibility import Ineligible, check_eligibility
+from workorders.models import Workorder
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+# Waiting for Spectora's rate limit is not a failure: it defers the run without
+# using an attempt, up to this many times.
+MAX_RATE_LIMIT_DEFERRALS = 50
+BACKOFF_BASE_SECONDS = settings.SPECTORA_BACKOFF_BASE_SECONDS
+BACKOFF_CAP_SECONDS = 300.0  # well below Redis' visibility timeout (settings: 3600 s)
+LEASE_SECONDS = settings.SPECTORA_SYNC_LEASE_SECONDS  # above the task's hard time limit
+AUTO_SYNC_DELAY_SECONDS = 2.0  # lets a burst of edits join one run
+SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
+
+
+class SyncRefused(Exception):
+    """A sync that is clearly ineligible at request time (the API answers 409)."""
+
+    def __init__(self, ineligible: Ineligible):
+        super().__init__(ineligible.message)
+        self.ineligible = ineligible
+
+
+# ---------------------------------------------------------------- requesting
+
+def _requester(user, trigger: str) -> dict:
+    return {
+        "user_id": getattr(user, "pk", None),
+        "username": user.get_username() if user is not None else "system",
+        "trigger": trigger,
+        "at": timezone.now().isoformat(),
+    }
+
+
+def sync_request(
+    workorder: Workorder,
+    user=None,
+    *,
+    force: bool = False,
+    trigger: str = Trigger.MANUAL,
+    kind: str = RunKind.SYNC,
+    strict: bool = False,
+) -> SyncRun:
+    """Queue a sync (or cancel) of ``workorder``; joins a run already queued for it.
+
+    ``strict`` refuses a clearly ineligible request with SyncRefused instead of
+    recording a skipped run (the API and the Actions menu use it).
+    """
+    if strict:
+        ineligible = check_eligibility(workorder, for_cancel=kind == RunKind.CANCEL)
+        if ineligible is not None:
+            raise SyncRefused(ineligible)
+    with transaction.atomic():
+        # Serialise requests for one workorder: the row lock (PostgreSQL) or the
+        # write lock (SQLite, IMMEDIATE transactions).
+        Workorder.objects.select_for_update().filter(pk=workorder.pk).first()
+        link, _ = SpectoraLink.objects.get_or_create(workorder=workorder)
+        run = (
+            SyncRun.objects.filter(workorder=workorder, kind=kind, state=RunState.QUEUED)
+            .order_by("id")
+            .first()
+        )
+        if run is not None:
+            run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
+            run.force = run.force or force
+            run.save(update_fields=["requesters", "force"])
+            return run
+        run = SyncRun.objects.create(
+            company_id=workorder.company_id,
+            workorder=workorder,
+            kind=kind,
+            trigger=trigger,
+            requested_by=user if getattr(user, "pk", None) else None,
+            requesters=[_requester(user, trigger)],
+            force=force,
+        )
+        SyncOutbox.objects.create(run=run, enqueued_at=timezone.now(), enqueue_count=1)
+        if kind == RunKind.SYNC:
+            SpectoraLink.objects.filter(pk=link.pk).exclude(sync_state=SyncState.SYNCING).update(
+                sync_state=SyncState.QUEUED
+            )
+        delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
+        transaction.on_commit(lambda: enqueue_run(run.pk, delay))
+    return run
+
+
+def enqueue_run(run_id: int, countdown: float = 0) -> None:
+    """Send a run to the workers; if the broker is down, the outbox sweeper sends it later."""
+    queueing.enqueue("run_sync", run_id, countdown=countdown,
+                     fallback="the outbox sweeper will enqueue it")
+
+
+def workorder_changed(workorder: Workorder, *, user, changed: list[str]) -> None:
+    """Synced fields changed: a workorder already in Spectora follows automatically."""
+    link = SpectoraLink.objects.filter(workorder=workorder).first()
+    if link is None or not (link.linked or link.sync_state in (SyncState.QUEUED,
+                                                                SyncState.SYNCING)):
+        return
+    sync_request(workorder, user, trigger=Trigger.AUTO)
+
+
+def workorder_cancelled(workorder: Workorder, *, user) -> None:
+    """Cancel the Spectora job through the queue, or remember to once the job exists."""
+    link = SpectoraLink.objects.filter(workorder=workorder).first()
+    if link is None:
+        return  # never sent to Spectora: nothing there to cancel
+    SpectoraLink.objects.filter(pk=link.pk).update(cancel_pending=True)
+    sync_request(workorder, user, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
+
+
+def sync_retry(runs, user) -> int:
+    """Queue a fresh run for each failed run's workorder; the failed runs are dismissed."""
+    count = 0
+    for run in runs.filter(state=RunState.FAILED, dismissed_at__isnull=True).select_related(
+        "workorder"
+    ):
+        sync_request(run.workorder, user, trigger=Trigger.RETRY, kind=run.kind, force=run.force)
+        SyncRun.objects.filter(pk=run.pk).update(dismissed_at=timezone.now())
+        count += 1
+    return count
+
+
+def sync_dismiss(runs, user) -> int:
+    return runs.filter(state=RunState.FAILED, dismissed_at__isnull=True).update(
+        dismissed_at=timezone.now()
+    )
+
+
+def sweep_outbox(now=None) -> int:
+    """Re-enqueue runs whose message was lost, and free runs a dead worker left running."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=SWEEP_AFTER_SECONDS)
+    # A run left "running" by a killed worker: started long ago, lease run out. (The
+    # task's hard time limit is below LEASE_SECONDS, so a live run still holds it.)
+    orphaned = SyncRun.objects.filter(
+        state=RunState.RUNNING, started_at__lt=now - timedelta(seconds=LEASE_SECONDS + 30)
+    ).exclude(
+        workorder__spectora_link__lease_run_id=F("id"),
+        workorder__spectora_link__lease_until__gte=now,
+    )
+    for run_id in list(orphaned.values_list("id", flat=True)):
+        SyncRun.objects.filter(pk=run_id, state=RunState.RUNNING).update(state=RunState.QUEUED)
+    count = 0
+    due = SyncOutbox.objects.filter(
+        run__state=RunState.QUEUED,
+        enqueued_at__lt=stale,
+    ).filter(Q(run__next_attempt_at__isnull=True) | Q(run__next_attempt_at__lt=stale))
+    for outbox in due.select_related("run"):
+        updated = SyncOutbox.objects.filter(pk=outbox.pk, enqueued_at=outbox.enqueued_at).update(
+            enqueued_at=now, enqueue_count=outbox.enqueue_count + 1
+        )
+        if updated:
+            enqueue_run(outbox.run_id)
+            count += 1
+    return count
