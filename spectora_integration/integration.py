@@ -30,7 +30,9 @@ class SpectoraIntegration(integrations.Integration):
     # -- events
 
     def on_workorder(self, event, workorder, *, user, changed=()) -> None:
-        if event == integrations.CHANGED:
+        if event in (integrations.CREATED, integrations.CONFIRMED):
+            workorder_booked(workorder, user=user)
+        elif event == integrations.CHANGED:
             workorder_changed(workorder, user=user)
         elif event == integrations.CANCELLED:
             workorder_cancelled(workorder, user=user)
@@ -82,6 +84,18 @@ class SpectoraIntegration(integrations.Integration):
 
 
 # ---------------------------------------------------------------- what an event means
+
+def workorder_booked(workorder, *, user) -> None:
+    """A new or confirmed workorder gets its Spectora twin without anyone clicking Sync.
+
+    Only when it is eligible now (connected, every inspector linked, every service
+    mapped): an ineligible one waits for a person, who sees why on its page.
+    Coalesces with edits like any automatic sync.
+    """
+    if check_eligibility(workorder) is not None:
+        return
+    runs.sync_request(workorder, user, trigger=Trigger.AUTO)
+
 
 def workorder_changed(workorder, *, user) -> None:
     """Synced fields changed: a workorder already in Spectora follows automatically."""

@@ -124,3 +124,11 @@ def queued(monkeypatch):
 
     monkeypatch.setattr(queueing, "enqueue", enqueue)
     return sent
+
+
+@pytest.fixture
+def no_auto_sync_on_booking(monkeypatch):
+    """Booking does not sync by itself here: these tests study Sync on a never-synced job."""
+    from spectora_integration import integration
+
+    monkeypatch.setattr(integration, "workorder_booked", lambda workorder, *, user: None)

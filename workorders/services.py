@@ -319,8 +319,17 @@ def workorder_confirm(workorder: Workorder, *, user) -> Workorder:
     return workorder
 
 
+SPECTORA_ORIGIN_CANCEL = (
+    "This job was booked in Spectora: cancel it in Spectora; Attik follows."
+)
+
+
 def workorder_cancel(workorder: Workorder, *, user, reason: str) -> Workorder:
-    """Cancel in Attik; a linked Spectora job is cancelled through the sync queue."""
+    """Cancel in Attik; a linked Spectora job is cancelled through the sync queue.
+
+    A job booked in Spectora is owned there and flows into Attik only: it is
+    cancelled in Spectora, and Attik follows (the importer applies it).
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(
@@ -328,6 +337,8 @@ def workorder_cancel(workorder: Workorder, *, user, reason: str) -> Workorder:
         )
     if workorder.is_cancelled:
         return workorder
+    if workorder.is_spectora_origin:
+        raise NotAllowed(SPECTORA_ORIGIN_CANCEL, code="spectora_origin")
     with transaction.atomic():
         updated = Workorder.objects.filter(pk=workorder.pk).exclude(
             status=WorkorderStatus.CANCELLED

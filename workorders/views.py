@@ -36,6 +36,7 @@ from workorders.models import Workorder, WorkorderStatus
 PAGE_SIZE = 25
 TABS = ("workorder", "activity", "integrations")
 SPECTORA_ORIGIN_HINT = "Comes from Spectora: change it there"
+CANCEL_ORIGIN_HINT = "Cancel it in Spectora; Attik follows"
 ACTIVITY_LIMIT = 200
 
 
@@ -98,11 +99,12 @@ def actions_for(user, workorder: Workorder) -> dict[str, MenuEntry]:
         entries.update(edit=HIDDEN, reschedule=HIDDEN, confirm=HIDDEN, cancel=HIDDEN)
         return entries
 
-    def manage(action: str, *, applies: bool = True, spectora_locked: bool = False) -> MenuEntry:
+    def manage(action: str, *, applies: bool = True, spectora_locked: bool = False,
+               hint: str = SPECTORA_ORIGIN_HINT) -> MenuEntry:
         if not applies or not permissions.user_can(user, action):
             return HIDDEN
         if spectora_locked and workorder.is_spectora_origin:
-            return MenuEntry(enabled=False, hint=SPECTORA_ORIGIN_HINT)
+            return MenuEntry(enabled=False, hint=hint)
         return MenuEntry()
 
     entries.update(
@@ -111,7 +113,7 @@ def actions_for(user, workorder: Workorder) -> dict[str, MenuEntry]:
             permissions.CONFIRM, applies=workorder.status == WorkorderStatus.UNCONFIRMED
         ),
         reschedule=manage(permissions.RESCHEDULE, spectora_locked=True),
-        cancel=manage(permissions.CANCEL),
+        cancel=manage(permissions.CANCEL, spectora_locked=True, hint=CANCEL_ORIGIN_HINT),
     )
     return entries
 
@@ -311,6 +313,9 @@ def workorder_cancel(request, pk):
     require(request.user, permissions.CANCEL)
     if workorder.is_cancelled:
         messages.info(request, f"{workorder} is already cancelled.")
+        return redirect("workorders:detail", pk=workorder.pk)
+    if workorder.is_spectora_origin:
+        messages.error(request, services.SPECTORA_ORIGIN_CANCEL)
         return redirect("workorders:detail", pk=workorder.pk)
     form = CancelForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():

@@ -32,6 +32,9 @@ from workorders.services import (
 
 WRITES = {"POST", "PATCH", "DELETE"}
 
+pytestmark = pytest.mark.usefixtures("no_auto_sync_on_booking")  # Sync of never-synced jobs
+
+
 
 @pytest.fixture(autouse=True)
 def enqueued(queued):

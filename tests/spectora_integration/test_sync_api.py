@@ -9,6 +9,9 @@ from tests.factories import WorkorderFactory, member
 from tests.spectora_integration.test_sync import book, drain
 from workorders.models import Role
 
+pytestmark = pytest.mark.usefixtures("no_auto_sync_on_booking")  # Sync of never-synced jobs
+
+
 
 @pytest.fixture(autouse=True)
 def enqueued(queued):

@@ -9,7 +9,10 @@ from tests.factories import member
 from tests.spectora_integration.test_sync import book, drain
 from workorders.models import Role
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("no_auto_sync_on_booking"),  # Sync of never-synced jobs
+]
 
 
 @pytest.fixture(autouse=True)
