@@ -82,6 +82,11 @@ class SpectoraIntegration(integrations.Integration):
     def admin_actions(self) -> list:
         return [sync_spectora_job]
 
+    def nav_context(self, user, company) -> dict:
+        if not permissions.user_can(user, permissions.RETRY_SYNCS):
+            return {}
+        return {"nav_problem_count": selectors.problem_count(company)}
+
 
 # ---------------------------------------------------------------- what an event means
 

@@ -1,4 +1,4 @@
-from workorders import permissions
+from workorders import integrations, permissions
 
 
 def company(request):
@@ -14,4 +14,5 @@ def company(request):
         "nav_can_admin": permissions.user_can(user, permissions.ADMIN_SITE),
         "nav_can_integration": permissions.user_can(user, permissions.MANAGE_INTEGRATION),
         "nav_can_retry": permissions.user_can(user, permissions.RETRY_SYNCS),
+        **integrations.nav_context(user, membership.company),
     }

@@ -58,6 +58,10 @@ class Integration:
         """Django admin actions for the workorder changelist."""
         return []
 
+    def nav_context(self, user, company) -> dict:
+        """Context for the top bar on every page (keep it to one cheap query)."""
+        return {}
+
 
 _registry: dict[str, Integration] = {}
 
@@ -99,6 +103,13 @@ def dashboard_context(company) -> dict:
     context: dict = {}
     for integration in integrations():
         context.update(integration.dashboard_context(company))
+    return context
+
+
+def nav_context(user, company) -> dict:
+    context: dict = {}
+    for integration in integrations():
+        context.update(integration.nav_context(user, company))
     return context
 
 

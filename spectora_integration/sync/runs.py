@@ -28,6 +28,7 @@ from spectora_integration.models import (
 )
 from spectora_integration.sync.eligibility import Ineligible, check_eligibility
 from workorders.models import Workorder
+from workorders.services import activity_record
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,14 @@ def sync_request(
 ) -> SyncRun:
     """Queue a sync (or cancel) of ``workorder``; joins a run already queued for it.
 
-    ``strict`` refuses a clearly ineligible request with SyncRefused instead of
-    recording a skipped run (the API and the Actions menu use it).
+    ``strict`` refuses a clearly ineligible request with SyncRefused (the API
+    answers 409, the page says why) after recording it as a skipped run, so the
+    reason stays on the workorder and on Failed syncs, not only in a toast.
     """
     if strict:
         ineligible = check_eligibility(workorder, for_cancel=kind == RunKind.CANCEL)
         if ineligible is not None:
+            record_refusal(workorder, user, ineligible, trigger=trigger, kind=kind)
             raise SyncRefused(ineligible)
     with transaction.atomic():
         # Serialise requests for one workorder: the row lock (PostgreSQL) or the
@@ -137,10 +140,40 @@ def workorder_cancelled(workorder: Workorder, *, user) -> None:
     sync_request(workorder, user, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
 
 
+# Runs a person should look at: failed for good, or skipped (not sent) with a reason.
+PROBLEM_STATES = (RunState.FAILED, RunState.SKIPPED)
+
+
+def record_refusal(workorder: Workorder, user, ineligible: Ineligible, *,
+                   trigger: str = Trigger.MANUAL, kind: str = RunKind.SYNC) -> SyncRun:
+    """Keep a refused request as a skipped run, with its reason on the workorder."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = SyncRun.objects.create(
+            company_id=workorder.company_id, workorder=workorder, kind=kind, trigger=trigger,
+            requested_by=user if getattr(user, "pk", None) else None,
+            requesters=[_requester(user, trigger)], state=RunState.SKIPPED,
+            reason=ineligible.message[:1000], reason_code=ineligible.code, finished_at=now,
+        )
+        if ineligible.code in OWN_PROBLEMS and not workorder.is_spectora_origin:
+            link, _ = SpectoraLink.objects.get_or_create(workorder=workorder)
+            SpectoraLink.objects.filter(pk=link.pk).update(
+                sync_state=SyncState.SKIPPED, last_error=ineligible.message[:1000]
+            )
+        activity_record(workorder.company, workorder, user, "sync_skipped",
+                        f"Spectora sync skipped: {ineligible.message}"[:500], run_id=run.pk)
+    return run
+
+
+# Refusals that leave the workorder out of Spectora until someone fixes something;
+# the others (cancelled, booked in Spectora) describe the workorder itself.
+OWN_PROBLEMS = ("not_connected", "missing_links")
+
+
 def sync_retry(runs, user) -> int:
-    """Queue a fresh run for each failed run's workorder; the failed runs are dismissed."""
+    """Queue a fresh run for each failed or skipped run's workorder; those are dismissed."""
     count = 0
-    for run in runs.filter(state=RunState.FAILED, dismissed_at__isnull=True).select_related(
+    for run in runs.filter(state__in=PROBLEM_STATES, dismissed_at__isnull=True).select_related(
         "workorder"
     ):
         sync_request(run.workorder, user, trigger=Trigger.RETRY, kind=run.kind, force=run.force)
@@ -150,7 +183,7 @@ def sync_retry(runs, user) -> int:
 
 
 def sync_dismiss(runs, user) -> int:
-    return runs.filter(state=RunState.FAILED, dismissed_at__isnull=True).update(
+    return runs.filter(state__in=PROBLEM_STATES, dismissed_at__isnull=True).update(
         dismissed_at=timezone.now()
     )
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from spectora_integration.models import RunState, SpectoraConnection, SyncRun
+from spectora_integration.models import RunState, SpectoraConnection, SyncRun, Trigger
 
 
 def sync_run_list(company, *, state: str = "", include_dismissed: bool = True) -> QuerySet[SyncRun]:
@@ -22,8 +22,62 @@ def sync_run_list(company, *, state: str = "", include_dismissed: bool = True) -
     return qs.order_by("-created_at", "-id")
 
 
+PROBLEM_FILTERS = {"": (RunState.FAILED, RunState.SKIPPED), "failed": (RunState.FAILED,),
+                   "skipped": (RunState.SKIPPED,)}
+
+
+def problem_run_list(company, *, show: str = "") -> QuerySet[SyncRun]:
+    """Runs a person should act on: failed for good or skipped, not retried or dismissed,
+    and still the latest run of their workorder (a newer run supersedes them)."""
+    newer = SyncRun.objects.filter(
+        workorder=OuterRef("workorder"), kind=OuterRef("kind"), id__gt=OuterRef("id")
+    )
+    return (
+        sync_run_list(company, include_dismissed=False)
+        .filter(state__in=PROBLEM_FILTERS.get(show, PROBLEM_FILTERS[""]))
+        .exclude(Exists(newer))
+    )
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Where a person fixes what a run's reason names."""
+
+    url_name: str  # a URL name; "" for the workorder's own Integrations tab
+    label: str
+
+
+CONNECTION_FIX = Fix("spectora:connection", "Check the Spectora connection")
+FIXES = {
+    "not_connected": CONNECTION_FIX,
+    "unauthorized": CONNECTION_FIX,
+    "forbidden": CONNECTION_FIX,
+    "invalid_api_key": CONNECTION_FIX,
+}
+
+
+def fix_for(run: SyncRun) -> Fix:
+    """The page that fixes what this run's reason names (every reason links somewhere)."""
+    if run.reason_code == "missing_links":
+        if run.reason.startswith("Not linked"):
+            return Fix("spectora:staff", "Link the inspectors")
+        return Fix("spectora:services", "Map the services")
+    return FIXES.get(run.reason_code, Fix("", "See the calls and Spectora's answers"))
+
+
 def failed_run_list(company) -> QuerySet[SyncRun]:
-    return sync_run_list(company, state=RunState.FAILED, include_dismissed=False)
+    return problem_run_list(company, show="failed")
+
+
+def retries_in_flight(company) -> QuerySet[SyncRun]:
+    """Retries a person asked for that have not finished yet."""
+    return SyncRun.objects.filter(
+        company=company, trigger=Trigger.RETRY, state__in=[RunState.QUEUED, RunState.RUNNING]
+    )
+
+
+def problem_count(company) -> int:
+    return problem_run_list(company).count()
 
 
 # ---------------------------------------------------------------- integration health
@@ -47,11 +101,19 @@ class SyncHealth:
     last_success_at: datetime | None
     failed_last_24h: int
     failed_open: int  # failed, and neither retried nor dismissed yet
+    skipped_open: int  # skipped (not sent, with a reason), neither retried nor dismissed
+    last_failure_at: datetime | None
     days: list[SyncDay]  # oldest first, today last
 
     @property
     def connected(self) -> bool:
         return self.connection is not None and self.connection.is_connected
+
+    @property
+    def recovered(self) -> bool:
+        """Failures happened, but the last sync since then went through."""
+        return bool(self.last_failure_at and self.last_success_at
+                    and self.last_success_at > self.last_failure_at)
 
     @property
     def busiest(self) -> int:
@@ -63,7 +125,7 @@ class SyncHealth:
 
 
 def sync_health(company, *, days: int = 14, now: datetime | None = None) -> SyncHealth:
-    """The integration at a glance, in three queries whatever the number of runs."""
+    """The integration at a glance, in four queries whatever the number of runs."""
     now = now or timezone.now()
     connection = SpectoraConnection.objects.filter(company=company).first()
     runs = SyncRun.objects.filter(company=company)
@@ -72,8 +134,10 @@ def sync_health(company, *, days: int = 14, now: datetime | None = None) -> Sync
         failed_last_24h=Count(
             "id", filter=Q(state=RunState.FAILED, finished_at__gte=now - timedelta(hours=24))
         ),
-        failed_open=Count("id", filter=Q(state=RunState.FAILED, dismissed_at__isnull=True)),
+        last_failure_at=Max("finished_at", filter=Q(state=RunState.FAILED)),
     )
+    open_problems = problem_run_list(company).order_by().values("state").annotate(n=Count("id"))
+    by_state = {row["state"]: row["n"] for row in open_problems}
     today = timezone.localdate(now)
     first_day = today - timedelta(days=days - 1)
     per_day = (
@@ -95,7 +159,9 @@ def sync_health(company, *, days: int = 14, now: datetime | None = None) -> Sync
         connection=connection,
         last_success_at=totals["last_success_at"],
         failed_last_24h=totals["failed_last_24h"],
-        failed_open=totals["failed_open"],
+        failed_open=by_state.get(RunState.FAILED, 0),
+        skipped_open=by_state.get(RunState.SKIPPED, 0),
+        last_failure_at=totals["last_failure_at"],
         days=[found.get(day, SyncDay(day)) for day in series],
     )
 

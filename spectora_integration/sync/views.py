@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from spectora_integration.models import Trigger
 from spectora_integration.sync import engine, runs, selectors
 from workorders import permissions
-from workorders.access import member_required, page, require, workorder_or_404
+from workorders.access import htmx_target, member_required, page, require, workorder_or_404
 
 FAILED_PAGE_SIZE = 50
 
@@ -55,28 +55,50 @@ def workorder_sync_chip(request, pk):
     return render(request, "workorders/_sync_chip.html", {"workorder": workorder})
 
 
+SHOW_CHOICES = (("", "All"), ("failed", "Failed"), ("skipped", "Skipped"))
+
+
 @require_http_methods(["GET", "POST"])
 @member_required
 def failed_syncs(request):
+    """Failed and skipped syncs, each with its reason and a link to what fixes it."""
     require(request.user, permissions.RETRY_SYNCS)
     company = permissions.company_of(request.user)
-    failed = selectors.failed_run_list(company)
+    show = request.GET.get("show", "")
+    show = show if show in selectors.PROBLEM_FILTERS else ""
+    problems = selectors.problem_run_list(company, show=show)
     if request.method == "POST":
-        action = request.POST.get("action")
-        if action == "retry_all":
-            chosen = failed
-        else:
-            ids = [int(i) for i in request.POST.getlist("run") if i.isdigit()]
-            chosen = failed.filter(pk__in=ids)
-        if action in ("retry", "retry_all"):
-            count = runs.sync_retry(chosen, request.user)
-            messages.success(request, f"Queued {count} retr{'y' if count == 1 else 'ies'}.")
-        elif action == "dismiss":
-            count = runs.sync_dismiss(chosen, request.user)
-            messages.success(request, f"Dismissed {count} failed sync{'s' if count != 1 else ''}.")
-        else:
-            messages.error(request, "Choose Retry selected, Retry all or Dismiss.")
-        return redirect(reverse("spectora:failed_syncs"))
-    page_obj = Paginator(failed, FAILED_PAGE_SIZE).get_page(request.GET.get("page"))
-    return page(request, "spectora_integration/failed_syncs.html",
-                 {"page_obj": page_obj, "runs": list(page_obj.object_list)})
+        return _act_on_problems(request, problems)
+    page_obj = Paginator(problems, FAILED_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(run, selectors.fix_for(run)) for run in page_obj.object_list]
+    in_flight = selectors.retries_in_flight(company).count()
+    context = {"page_obj": page_obj, "rows": rows, "show": show, "show_choices": SHOW_CHOICES,
+               "in_flight": in_flight}
+    if htmx_target(request) == "failed-syncs":
+        return render(request, "spectora_integration/_failed_syncs_body.html", context)
+    return page(request, "spectora_integration/failed_syncs.html", context)
+
+
+def _act_on_problems(request, problems):
+    action = request.POST.get("action")
+    back = redirect(reverse("spectora:failed_syncs"))
+    if action == "retry_all":
+        chosen = problems
+    else:
+        ids = [int(i) for i in request.POST.getlist("run") if i.isdigit() and len(i) < 19]
+        chosen = problems.filter(pk__in=ids)
+    if action not in ("retry", "retry_all", "dismiss"):
+        messages.error(request, "Choose Retry selected, Retry all or Dismiss.")
+        return back
+    if not chosen.exists():
+        messages.error(request, "Nothing was selected: tick the syncs to retry or dismiss, "
+                                "or use Retry all.")
+        return back
+    if action == "dismiss":
+        count = runs.sync_dismiss(chosen, request.user)
+        messages.success(request, f"Dismissed {count} sync{'s' if count != 1 else ''}.")
+    else:
+        count = runs.sync_retry(chosen, request.user)
+        messages.success(request, f"Retrying {count} sync{'s' if count != 1 else ''}: "
+                                  "this page shows them until they finish.")
+    return back

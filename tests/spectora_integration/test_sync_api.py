@@ -55,7 +55,10 @@ class TestSyncEndpoint:
         assert response.status_code == 409
         assert response.json()["code"] == case
         assert response.json()["detail"]
-        assert not SyncRun.objects.exists()
+        # Nothing is queued; the refusal is kept as a skipped run with its reason.
+        run = SyncRun.objects.get()
+        assert (run.state, run.reason_code) == ("skipped", case)
+        assert run.reason == response.json()["detail"]
 
     def test_after_the_run_the_workorder_shows_the_link(self, spectora, office_user):
         wo = book(spectora)

@@ -45,7 +45,12 @@ def test_an_ineligible_sync_explains_itself(client, spectora, office_user):
     page = client.post(reverse("spectora:workorder_sync", args=[wo.pk]), follow=True)
     html = page.content.decode()
     assert "Not synced" in html and spectora.unlinked.name in html
-    assert not SyncRun.objects.exists()
+    # The reason stays on the workorder: a banner that survives a reload, an Activity
+    # entry, and a skipped run on Failed syncs; nothing is queued.
+    again = client.get(reverse("workorders:detail", args=[wo.pk])).content.decode()
+    assert 'data-sync-problem="skipped"' in again and spectora.unlinked.name in again
+    assert wo.activity.filter(verb="sync_skipped").exists()
+    assert SyncRun.objects.get(workorder=wo).state == RunState.SKIPPED
 
 
 def test_after_a_sync_the_chip_stops_polling_and_open_spectora_job_links_the_job(

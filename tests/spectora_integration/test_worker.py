@@ -16,6 +16,7 @@ pytestmark = [
     pytest.mark.worker,
     pytest.mark.xdist_group("worker"),
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_auto_sync_on_booking"),  # counts the clicks' own runs
 ]
 
 

@@ -118,21 +118,29 @@ def test_an_empty_day_says_so_and_points_to_the_list(office_client, company):
 
 def test_health_counts_recent_failures_open_failures_and_the_last_success(company, other_company):
     now = timezone.now()
-    workorder = WorkorderFactory(company=company)
-    finished_run(workorder, RunState.SUCCEEDED, now - timedelta(hours=30))
-    finished_run(workorder, RunState.SUCCEEDED, now - timedelta(hours=2))
-    finished_run(workorder, RunState.FAILED, now - timedelta(hours=1))
-    finished_run(workorder, RunState.FAILED, now - timedelta(hours=3), dismissed_at=now)
-    finished_run(workorder, RunState.FAILED, now - timedelta(hours=40))
-    finished_run(workorder, RunState.SKIPPED, now - timedelta(hours=1))
-    SyncRun.objects.create(company=company, workorder=workorder)  # queued, not finished
+
+    def workorder():
+        return WorkorderFactory(company=company)
+
+    finished_run(workorder(), RunState.SUCCEEDED, now - timedelta(hours=30))
+    finished_run(workorder(), RunState.SUCCEEDED, now - timedelta(hours=2))
+    finished_run(workorder(), RunState.FAILED, now - timedelta(hours=1))
+    finished_run(workorder(), RunState.FAILED, now - timedelta(hours=3), dismissed_at=now)
+    finished_run(workorder(), RunState.FAILED, now - timedelta(hours=40))
+    finished_run(workorder(), RunState.SKIPPED, now - timedelta(hours=1))
+    superseded = workorder()  # failed, then synced fine: nothing left to fix
+    finished_run(superseded, RunState.FAILED, now - timedelta(hours=5))
+    finished_run(superseded, RunState.SUCCEEDED, now - timedelta(hours=4))
+    SyncRun.objects.create(company=company, workorder=workorder())  # queued, not finished
     finished_run(WorkorderFactory(company=other_company), RunState.SUCCEEDED, now)
 
     health = sync_health(company, now=now)
 
     assert health.last_success_at == now - timedelta(hours=2)
-    assert health.failed_last_24h == 2
-    assert health.failed_open == 2
+    assert health.last_failure_at == now - timedelta(hours=1)
+    assert health.failed_last_24h == 3
+    assert (health.failed_open, health.skipped_open) == (2, 1)
+    assert not health.recovered
 
 
 def test_the_chart_has_one_bar_per_day_for_fourteen_days_with_today_last(company):
@@ -164,7 +172,7 @@ def test_the_page_shows_the_health_and_a_bar_chart_without_any_script(client, co
 
     assert "Connected" in html
     assert 'data-stat="failed-24h">1<' in html
-    assert f'<a href="{reverse("spectora:failed_syncs")}">1</a>' in html
+    assert f'<a href="{reverse("spectora:failed_syncs")}?show=failed">1</a>' in html
     assert html.count('class="chart__day') == 14
     assert 'style="height: 100%"' in html
     assert "1 succeeded, 0 failed" in html and "0 succeeded, 1 failed" in html
@@ -225,7 +233,7 @@ def test_the_dashboard_costs_the_same_queries_for_few_or_many_jobs_and_runs(
     _fill(company, jobs, runs)
 
     # session, user, membership, company; jobs, their inspectors; connection, totals, per day
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(11):  # 4 for the health, 1 for the Failed syncs badge
         response = client.get(reverse("workorders:dashboard"))
 
     assert response.status_code == 200
