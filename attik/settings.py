@@ -6,6 +6,7 @@ Celery's filesystem broker under ``var/``. Production sets ``DATABASE_URL``,
 start without them unless ``ATTIK_DEMO_MODE=true``, which bin/demo and the tests set).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -68,7 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -185,7 +186,7 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["workorders.api_base.IsCompanyMember"],
@@ -196,7 +197,19 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "workorders.api_errors.exception_handler",
 }
 
+# API tokens (django-rest-knox): only a SHA-512 digest is stored; each expires.
+# `Authorization: Token <token>` as before; the token starts with "attik_" so
+# secret scanners can spot a leaked one.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.float("ATTIK_API_TOKEN_TTL_HOURS", default=24.0)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_PREFIX": "attik_",
+    "AUTO_REFRESH": False,
+}
+
 SPECTACULAR_SETTINGS = {
+    # Public in demo mode only; otherwise a signed-in user (session or token).
+    "SERVE_PERMISSIONS": ["workorders.api_auth.SchemaAccess"],
     "TITLE": "Attik API",
     "DESCRIPTION": "Workorders, catalogue and Spectora sync for home-inspection offices.",
     "VERSION": "1.0.0",
