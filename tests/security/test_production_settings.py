@@ -58,6 +58,15 @@ def test_outside_demo_mode_a_key_derived_from_secret_key_is_refused(tmp_path):
     assert "ATTIK_ENCRYPTION_KEY is not set" in result.stderr
 
 
+def test_outside_demo_mode_a_malformed_encryption_key_is_refused(tmp_path):
+    good = Fernet.generate_key().decode()
+    result = start(tmp_path, SECRET_KEY="a-real-secret-" * 5,
+                   ATTIK_ENCRYPTION_KEY=f"{good},not-a-fernet-key")
+    assert result.returncode != 0
+    assert "ATTIK_ENCRYPTION_KEY: key 2 of 2 is not a Fernet key" in result.stderr
+    assert "not-a-fernet-key" not in result.stderr  # a key is never echoed
+
+
 def test_demo_mode_runs_with_the_development_keys(tmp_path):
     result = start(tmp_path, ATTIK_DEMO_MODE="true")
     assert result.returncode == 0, result.stderr
