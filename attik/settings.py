@@ -2,12 +2,16 @@
 
 Defaults run everything embedded on a bare machine: SQLite in WAL mode and
 Celery's filesystem broker under ``var/``. Production sets ``DATABASE_URL``,
-``CELERY_BROKER_URL``, ``SECRET_KEY`` and ``DEBUG=false``.
+``CELERY_BROKER_URL``, ``SECRET_KEY`` and ``ATTIK_ENCRYPTION_KEY`` (Attik refuses to
+start without them unless ``ATTIK_DEMO_MODE=true``, which bin/demo and the tests set).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -17,18 +21,44 @@ VAR_DIR = Path(env.str("ATTIK_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str(
-    "SECRET_KEY", default="attik-dev-only-secret-key-change-me-in-production-0123456789"
-)
+
+# Demo mode (bin/demo and the tests turn it on) lets a Spectora connection point at
+# a loopback sandbox over http, keeps cookies usable over plain http, and runs with
+# the development SECRET_KEY and an encryption key derived from it. Off by default:
+# production accepts https base URLs only and must set both keys.
+ATTIK_DEMO_MODE = env.bool("ATTIK_DEMO_MODE", default=False)
+DEV_SECRET_KEY = "attik-dev-only-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = env.str("SECRET_KEY", default="") or DEV_SECRET_KEY
+if SECRET_KEY == DEV_SECRET_KEY and not ATTIK_DEMO_MODE:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set, so Attik would run with its public development key. Set "
+        "SECRET_KEY to a long random value (python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))'), or set ATTIK_DEMO_MODE=true for a local demo."
+    )
+# Fernet keys (urlsafe base64, 32 bytes) for secrets at rest, comma-separated: the
+# first encrypts, every one decrypts (rotation: put the new key first, run
+# `manage.py rotate_encryption_key`, then drop the old one). Only demo mode may leave
+# it unset and derive a key from SECRET_KEY.
+ATTIK_ENCRYPTION_KEY = env.str("ATTIK_ENCRYPTION_KEY", default="")
+if not ATTIK_ENCRYPTION_KEY.strip(" ,") and not ATTIK_DEMO_MODE:
+    raise ImproperlyConfigured(
+        "ATTIK_ENCRYPTION_KEY is not set. Outside demo mode the Spectora API key and webhook "
+        "secrets are encrypted with a key of their own, never one derived from SECRET_KEY. "
+        "Generate one with python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())' and keep it with your other secrets."
+    )
+_keys = [k.strip() for k in ATTIK_ENCRYPTION_KEY.split(",") if k.strip()]
+for _number, _key in enumerate(_keys, start=1):
+    try:
+        Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ATTIK_ENCRYPTION_KEY: key {_number} of {len(_keys)} is not a Fernet key "
+            "(32 bytes, url-safe base64)."
+        ) from None
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-
-# Demo mode lets a Spectora connection point at a loopback sandbox; production
-# accepts https base URLs only.
-ATTIK_DEMO_MODE = env.bool("ATTIK_DEMO_MODE", default=True)
-# Fernet key (urlsafe base64, 32 bytes) for secrets at rest; derived from
-# SECRET_KEY when unset.
-ATTIK_ENCRYPTION_KEY = env.str("ATTIK_ENCRYPTION_KEY", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,7 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -133,8 +163,8 @@ LOGOUT_REDIRECT_URL = "login"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="attik@localhost")
 
-# Security headers; the cookie flags follow DEBUG so `check --deploy` is clean
-# in production while the demo works over plain http on 127.0.0.1.
+# Security headers; the cookie flags are secure unless DEBUG or demo mode, so
+# `check --deploy` is clean in production while the demo works over plain http.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and not ATTIK_DEMO_MODE)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -156,7 +186,7 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["workorders.api_base.IsCompanyMember"],
@@ -167,7 +197,19 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "workorders.api_errors.exception_handler",
 }
 
+# API tokens (django-rest-knox): only a SHA-512 digest is stored; each expires.
+# `Authorization: Token <token>` as before; the token starts with "attik_" so
+# secret scanners can spot a leaked one.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.float("ATTIK_API_TOKEN_TTL_HOURS", default=24.0)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_PREFIX": "attik_",
+    "AUTO_REFRESH": False,
+}
+
 SPECTACULAR_SETTINGS = {
+    # Public in demo mode only; otherwise a signed-in user (session or token).
+    "SERVE_PERMISSIONS": ["workorders.api_auth.SchemaAccess"],
     "TITLE": "Attik API",
     "DESCRIPTION": "Workorders, catalogue and Spectora sync for home-inspection offices.",
     "VERSION": "1.0.0",

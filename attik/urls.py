@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from spectora_integration.inbound import webhooks
+from workorders.api_auth import docs_view
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -14,7 +15,8 @@ urlpatterns = [
     path("api/spectora/webhooks/<int:connection_id>/", webhooks.receive,
          name="spectora_webhook"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", docs_view(SpectacularSwaggerView.as_view(url_name="schema")),
+         name="api-docs"),
     path("", include("spectora_integration.urls")),
     path("", include("workorders.urls")),
 ]

@@ -29,6 +29,7 @@ def setup_django() -> Path:
     var_dir = Path(tempfile.mkdtemp(prefix="attik-bench-"))
     os.environ.setdefault("ATTIK_VAR_DIR", str(var_dir))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attik.settings")
+    os.environ.setdefault("ATTIK_DEMO_MODE", "true")  # the loopback sandbox, dev keys
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 

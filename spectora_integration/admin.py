@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils.html import format_html
 
 from spectora_integration.inbound import deliveries
 from spectora_integration.models import (
@@ -26,19 +28,50 @@ class ReadOnlyMixin:
 
 @admin.register(SpectoraConnection)
 class SpectoraConnectionAdmin(CompanyScopedAdmin):
+    """Read-only: the connection changes only through the setup pages
+    (``setup/services.py::connection_save``), which validate the address, ask for
+    the key again for a new address and mark the connection untested. The
+    encrypted secrets are never a field here; only the key's last four show."""
+
     list_display = ["company", "base_url", "state", "api_key_hint", "last_checked_at"]
-    readonly_fields = ["api_key_hint", "last_checked_at", "last_error", "drift_watermark"]
-    fields = ["base_url", "state", "rate_limit_per_second", *readonly_fields]
+    fields = [
+        "company", "base_url", "state", "rate_limit_per_second", "api_key_hint",
+        "webhook_secret_hint", "last_checked_at", "last_error", "drift_watermark",
+        "change_where",
+    ]
+    readonly_fields = fields
+
+    def get_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return list(self.fields)
+        return [f for f in self.fields if f != "company"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.display(description="API key")
     def api_key_hint(self, obj):
         return f"…{obj.api_key_last4}" if obj.api_key_last4 else "not set"
 
-    def get_fields(self, request, obj=None):
-        fields = list(super().get_fields(request, obj))
-        if request.user.is_superuser and "company" not in fields:
-            fields.insert(0, "company")
-        return fields
+    @admin.display(description="Webhook secret")
+    def webhook_secret_hint(self, obj):
+        return "set" if obj.webhook_secret_encrypted else "not set"
+
+    @admin.display(description="To change it")
+    def change_where(self, obj):
+        return format_html(
+            'Use the <a href="{}">Spectora connection page</a> (signed in as an admin of '
+            "the company).", reverse("spectora:connection"),
+        )
 
 
 @admin.register(SpectoraLink)

@@ -8,6 +8,15 @@ from django.db import models
 from spectora_integration import crypto
 from workorders.models import Company, Workorder
 
+# What a person calls each secret, for crypto.SecretUnreadable's message.
+API_KEY = "Spectora API key"
+WEBHOOK_SECRET = "Spectora webhook secret"
+SECRET_FIELDS = {
+    "api_key_encrypted": API_KEY,
+    "webhook_secret_encrypted": WEBHOOK_SECRET,
+    "previous_webhook_secret_encrypted": WEBHOOK_SECRET,
+}
+
 
 class ConnectionState(models.TextChoices):
     CONNECTED = "connected", "Connected"
@@ -41,7 +50,8 @@ class SpectoraConnection(models.Model):
 
     @property
     def api_key(self) -> str:
-        return crypto.decrypt(self.api_key_encrypted)
+        """"" when none is stored; ``crypto.SecretUnreadable`` when no key decrypts it."""
+        return crypto.decrypt(self.api_key_encrypted, what=API_KEY)
 
     def set_api_key(self, value: str) -> None:
         self.api_key_encrypted = crypto.encrypt(value)
@@ -51,8 +61,8 @@ class SpectoraConnection(models.Model):
     def webhook_secrets(self) -> list[str]:
         """Current secret first, then the one being rotated out."""
         found = [
-            crypto.decrypt(self.webhook_secret_encrypted),
-            crypto.decrypt(self.previous_webhook_secret_encrypted),
+            crypto.decrypt(self.webhook_secret_encrypted, what=WEBHOOK_SECRET),
+            crypto.decrypt(self.previous_webhook_secret_encrypted, what=WEBHOOK_SECRET),
         ]
         return [s for s in found if s]
 

@@ -7,7 +7,6 @@ from datetime import date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -22,10 +21,6 @@ from workorders.serializers import (
     ServiceSerializer,
     WorkorderSerializer,
 )
-
-
-class ObtainTokenView(ObtainAuthToken):
-    """`{"username", "password"}` to `{"token"}`."""
 
 
 class CompanyScopedMixin:

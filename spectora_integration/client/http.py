@@ -124,9 +124,12 @@ class SpectoraClient:
         recorder: Recorder | None = None,
         limiter=None,
         session: requests.Session | None = None,
+        unusable: SpectoraError | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
+        # Why no call can be made (the stored key cannot be read): every call raises it.
+        self._unusable = unusable
         self.timeout = timeout
         self.recorder = recorder
         self.limiter = limiter
@@ -140,14 +143,22 @@ class SpectoraClient:
         from django.conf import settings
 
         from spectora_integration.client.ratelimit import limiter_for
+        from spectora_integration.crypto import SecretUnreadable
 
         kwargs.setdefault("timeout", (settings.SPECTORA_CONNECT_TIMEOUT_SECONDS,
                                       settings.SPECTORA_READ_TIMEOUT_SECONDS))
+        try:
+            api_key, unusable = connection.api_key, None
+        except SecretUnreadable as exc:
+            # Raised by the first call, where callers handle SpectoraError: the sync run
+            # fails with this sentence instead of crashing.
+            api_key, unusable = "", PermanentError(exc.message, code="secret_unreadable")
         return cls(
             connection.base_url,
-            connection.api_key,
+            api_key,
             recorder=recorder,
             limiter=limiter_for(connection),
+            unusable=unusable,
             **kwargs,
         )
 
@@ -245,6 +256,8 @@ class SpectoraClient:
         json: Any = None,
         idempotency_key: str | None = None,
     ) -> dict:
+        if self._unusable is not None:
+            raise self._unusable
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Accept": "application/vnd.api+json",

@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from standardwebhooks import Webhook
 
+from spectora_integration.crypto import SecretUnreadable
 from spectora_integration.inbound import deliveries
 from spectora_integration.models import SpectoraConnection
 
@@ -97,7 +98,13 @@ def receive(request: HttpRequest, connection_id: int) -> JsonResponse:
         body.decode()
     except UnicodeDecodeError:  # JSON is UTF-8; the library cannot even check the signature
         return _refuse(400, "malformed", "body is not UTF-8", connection_id, request)
-    if not signature_valid(connection, body, request.headers):
+    try:
+        signed = signature_valid(connection, body, request.headers)
+    except SecretUnreadable as exc:
+        log.error("spectora webhook for connection %s cannot be checked: %s", connection_id,
+                  exc.message)
+        signed = False
+    if not signed:
         return _refuse(401, "bad_signature",
                        "missing or wrong signature, or a timestamp more than 5 minutes off",
                        connection_id, request)

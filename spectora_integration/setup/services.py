@@ -8,15 +8,17 @@ never logged, never put in an activity message and never rendered back.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from spectora_integration import crypto
 from spectora_integration.client import Resource, SpectoraClient, SpectoraError
 from spectora_integration.client.addresses import validate_base_url
-from spectora_integration.models import ConnectionState, SpectoraConnection
+from spectora_integration.crypto import SecretUnreadable
+from spectora_integration.models import SECRET_FIELDS, ConnectionState, SpectoraConnection
 from workorders.errors import ValidationFailed
 from workorders.models import Company, Employee, ReportType, Service
 from workorders.services import activity_record
@@ -130,6 +132,10 @@ def connection_test(connection: SpectoraConnection, *, user=None) -> TestResult:
 
 
 def _probe(connection: SpectoraConnection) -> TestResult:
+    try:
+        connection.api_key  # noqa: B018 - readable?
+    except SecretUnreadable as exc:
+        return TestResult(False, exc.message)
     if not connection.api_key:
         return TestResult(False, "There is no API key to test. Enter the key from Spectora.")
     try:
@@ -180,6 +186,38 @@ def connection_disconnect(connection: SpectoraConnection, *, user=None) -> Spect
         "Disconnected Spectora: removed the API key and webhook secret.",
     )
     return connection
+
+
+@dataclass
+class RotationResult:
+    rotated: int = 0  # secrets now encrypted with the first key
+    unreadable: list[str] = field(default_factory=list)  # sentences, one per secret
+
+
+def secrets_rotate() -> RotationResult:
+    """Re-encrypt every stored secret with the first ATTIK_ENCRYPTION_KEY.
+
+    A secret no key decrypts is left as it is and reported; the others are still
+    rotated, each connection in its own transaction.
+    """
+    result = RotationResult()
+    for pk in SpectoraConnection.objects.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            connection = SpectoraConnection.objects.select_for_update().get(pk=pk)
+            changed = []
+            for name, what in SECRET_FIELDS.items():
+                try:
+                    rotated = crypto.rotate(getattr(connection, name), what=what)
+                except crypto.SecretUnreadable as exc:
+                    result.unreadable.append(f"{connection.company}: {exc.message}")
+                    continue
+                if rotated:
+                    setattr(connection, name, rotated)
+                    changed.append(name)
+            if changed:
+                connection.save(update_fields=[*changed, "updated_at"])
+                result.rotated += len(changed)
+    return result
 
 
 # ---------------------------------------------------------------- staff

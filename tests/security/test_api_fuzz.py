@@ -4,10 +4,10 @@ import pytest
 import schemathesis
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 
 from attik.wsgi import application
 from tests.factories import EmployeeFactory, ServiceFactory, WorkorderFactory, member
+from workorders import tokens
 from workorders.models import Role
 
 
@@ -49,7 +49,7 @@ def test_no_api_operation_answers_500(label, company, other_company, monkeypatch
         WorkorderFactory.create_batch(2, company=owner)
         EmployeeFactory(company=owner)
         ServiceFactory(company=owner)
-    token = Token.objects.create(user=member(company, Role.ADMIN)).key
+    _, token = tokens.token_issue(member(company, Role.ADMIN))
     operation = OPERATIONS[label]
 
     @given(case=operation.as_strategy())

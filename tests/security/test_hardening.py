@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -25,8 +26,10 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
     env = dict(
         os.environ,
         DEBUG="false",
+        DJANGO_SETTINGS_MODULE="attik.settings",
         ATTIK_DEMO_MODE="false",
         SECRET_KEY=secrets.token_urlsafe(60),
+        ATTIK_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         SECURE_SSL_REDIRECT="true",
         SECURE_HSTS_SECONDS="31536000",
         SECURE_HSTS_INCLUDE_SUBDOMAINS="true",

@@ -31,6 +31,7 @@ from tests.factories import (
     WorkorderFactory,
     member,
 )
+from workorders import tokens
 from workorders.models import (
     ActivityEvent,
     Assignment,
@@ -122,6 +123,7 @@ def theirs(other_company):
     hook = InboundWebhook.objects.create(connection=connection, webhook_id="B-SECRET-WEBHOOK",
                                          payload={})
     membership = Membership.objects.get(user=member(other_company, Role.ADMIN))
+    api_token, _ = tokens.token_issue(membership.user)
     return {
         "workorder": [wo.pk], "employee": [employee.pk], "service": [service.pk],
         "reporttype": [report_type.pk], "report-type": [report_type.pk],
@@ -129,7 +131,7 @@ def theirs(other_company):
         "activityevent": [activity.pk], "inboundwebhook": [hook.pk],
         "spectoraconnection": [connection.pk], "connection_id": [connection.pk],
         "membership": [membership.pk], "company": [other_company.pk],
-        "user": [membership.user_id], "group": [1], "tokenproxy": [membership.user_id],
+        "user": [membership.user_id], "group": [1], "authtoken": [api_token.digest],
         "accessattempt": [1], "accesslog": [1], "accessfailurelog": [1],
     }
 
