@@ -18,7 +18,7 @@ from spectora_integration.serializers import (
 from spectora_integration.sync import engine, runs, selectors
 from workorders import permissions
 from workorders import selectors as workorder_selectors
-from workorders.api import CompanyScopedMixin
+from workorders.api_scoping import CompanyScopedMixin
 
 
 class WorkorderSpectoraMixin(CompanyScopedMixin):
