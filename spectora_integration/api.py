@@ -1,4 +1,5 @@
-"""Sync endpoints (CONTRACT.md section 3). Thin: services and selectors do the work."""
+"""Sync endpoints of the REST API (/api/v1/, described at /api/schema/). Thin: services and
+selectors do the work."""
 
 from __future__ import annotations
 
