@@ -1,4 +1,4 @@
-"""The shape of the code: no module over 600 lines outside the tests (STYLE.md).
+"""The shape of the code: no module over 600 lines outside the tests.
 
 The import arrows are kept by import-linter (`.venv/bin/lint-imports`, run by bin/test).
 """
