@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import percentile, setup_django, write_result  # noqa: E402
+from benchmarks.harness import percentile, setup_django, write_result
 
 DUPLICATE_SHARE = 0.10
 

@@ -1,4 +1,5 @@
-"""Sync endpoints (CONTRACT.md section 3). Thin: services and selectors do the work."""
+"""Sync endpoints of the REST API (/api/v1/, described at /api/schema/). Thin: services and
+selectors do the work."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from spectora_integration.serializers import (
 from spectora_integration.sync import engine, runs, selectors
 from workorders import permissions
 from workorders import selectors as workorder_selectors
-from workorders.api import CompanyScopedMixin
+from workorders.api_scoping import CompanyScopedMixin
 
 
 class WorkorderSpectoraMixin(CompanyScopedMixin):

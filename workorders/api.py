@@ -8,10 +8,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from workorders import permissions, selectors, services
+from workorders.api_scoping import CompanyScopedMixin
 from workorders.errors import ValidationFailed
 from workorders.models import Employee, Origin, ReportType, Service, Workorder, WorkorderStatus
 from workorders.serializers import (
@@ -21,30 +21,6 @@ from workorders.serializers import (
     ServiceSerializer,
     WorkorderSerializer,
 )
-
-
-class CompanyScopedMixin:
-    """Every queryset is the caller's company's; another company's id is a 404."""
-
-    lookup_value_regex = r"\d+"
-
-    @property
-    def company(self):
-        company = permissions.company_of(self.request.user)
-        if company is None:
-            raise PermissionDenied("Your account is not part of a company.")
-        return company
-
-    def get_serializer_context(self):
-        context = super().get_serializer_context()
-        if permissions.membership_of(self.request.user) is not None:
-            context["company"] = self.company
-        return context
-
-    def require(self, action_name: str) -> None:
-        if not permissions.user_can(self.request.user, action_name):
-            raise PermissionDenied("Your role does not allow this.")
-
 
 list_filters = [
     OpenApiParameter("search", str, description="Number, address or client name"),

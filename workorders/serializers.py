@@ -1,4 +1,4 @@
-"""API shapes for workorders and the catalogue (CONTRACT.md section 3)."""
+"""API shapes for workorders and the catalogue (the REST API, described at /api/schema/)."""
 
 from __future__ import annotations
 

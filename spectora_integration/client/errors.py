@@ -65,7 +65,8 @@ _PERSON_MESSAGES = {
 
 
 def error_from_response(response: requests.Response) -> SpectoraError:
-    """Classify an HTTP error answer (CONTRACT.md: 5xx, 423, 429 transient; 4xx permanent)."""
+    """Classify an HTTP error answer (docs/spectora-api.md): 5xx, 423 and 429 are transient,
+    other 4xx permanent."""
     status = response.status_code
     code, detail, meta = "", "", {}
     try:

@@ -21,7 +21,6 @@ from spectora_integration.client.errors import RateLimited
 MAX_WAIT_SECONDS = 10.0
 
 
-
 class _Limiter(ABC):
     def __init__(self, key: str, per_second: float, max_wait: float = MAX_WAIT_SECONDS):
         self.key = key

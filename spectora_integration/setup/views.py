@@ -32,7 +32,7 @@ from workorders import permissions
 from workorders.errors import ValidationFailed
 from workorders.models import Employee, ReportType, Service
 
-WEBHOOK_PATH = "/api/spectora/webhooks/{id}/"  # CONTRACT.md section 3
+WEBHOOK_PATH = "/api/spectora/webhooks/{id}/"  # the receiver's route in attik/urls.py
 
 
 def admin_required(view):

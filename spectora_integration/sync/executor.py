@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from spectora_integration.client import ExternalRefTaken, Inspection, SpectoraClient
 from spectora_integration.sync import planner
-from spectora_integration.sync.planner import Operation
+from spectora_integration.sync.planner import Op, Operation
 
 
 @dataclass
@@ -42,10 +42,10 @@ def apply_plan(
     """
     outcome = Outcome(inspection_id=inspection_id)
     for index, op in enumerate(plan):
-        if op.op == planner.KEEP_REPORT:
+        if op.op == Op.KEEP_REPORT:
             outcome.notes.append(op.description)
             continue
-        if op.op == planner.CREATE_INSPECTION:
+        if op.op == Op.CREATE_INSPECTION:
             _create(client, op, outcome, create_idempotency_key)
             if outcome.linked_existing:
                 # Spectora already had it: the rest of this plan assumed an empty job.
@@ -75,13 +75,13 @@ def _create(client: SpectoraClient, op: Operation, outcome: Outcome, key: str) -
 
 
 def _apply_one(client: SpectoraClient, op: Operation, inspection_id: str, key: str) -> None:
-    if op.op == planner.PATCH_INSPECTION:
+    if op.op == Op.PATCH_INSPECTION:
         client.inspection_update(inspection_id, op.attributes)
         return
     kind = planner.CHILD_KIND[op.op]
-    if op.op in (planner.ADD_ASSIGNMENT, planner.ADD_LINE_ITEM, planner.ADD_REPORT):
+    if op.op in (Op.ADD_ASSIGNMENT, Op.ADD_LINE_ITEM, Op.ADD_REPORT):
         client.child_add(inspection_id, kind, op.attributes, idempotency_key=key)
-    elif op.op in (planner.SET_PRIMARY, planner.UPDATE_LINE_ITEM):
+    elif op.op in (Op.SET_PRIMARY, Op.UPDATE_LINE_ITEM):
         client.child_update(inspection_id, kind, op.target_id, op.attributes)
     else:
         client.child_remove(inspection_id, kind, op.target_id)

@@ -10,26 +10,37 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from spectora_integration.client import Inspection, parse_time
 
-CREATE_INSPECTION = "create_inspection"
-PATCH_INSPECTION = "patch_inspection"
-ADD_ASSIGNMENT = "add_assignment"
-REMOVE_ASSIGNMENT = "remove_assignment"
-SET_PRIMARY = "set_primary"
-ADD_LINE_ITEM = "add_line_item"
-UPDATE_LINE_ITEM = "update_line_item"
-REMOVE_LINE_ITEM = "remove_line_item"
-ADD_REPORT = "add_report"
-REMOVE_REPORT = "remove_report"
-KEEP_REPORT = "keep_report"  # not an API call: a report with content is never removed
 
-CHILD_KIND = {
-    ADD_ASSIGNMENT: "assignments", REMOVE_ASSIGNMENT: "assignments", SET_PRIMARY: "assignments",
-    ADD_LINE_ITEM: "line_items", UPDATE_LINE_ITEM: "line_items", REMOVE_LINE_ITEM: "line_items",
-    ADD_REPORT: "reports", REMOVE_REPORT: "reports",
+class Op(StrEnum):
+    """What an operation does; a str, so plans serialize as the plain names."""
+
+    CREATE_INSPECTION = "create_inspection"
+    PATCH_INSPECTION = "patch_inspection"
+    ADD_ASSIGNMENT = "add_assignment"
+    REMOVE_ASSIGNMENT = "remove_assignment"
+    SET_PRIMARY = "set_primary"
+    ADD_LINE_ITEM = "add_line_item"
+    UPDATE_LINE_ITEM = "update_line_item"
+    REMOVE_LINE_ITEM = "remove_line_item"
+    ADD_REPORT = "add_report"
+    REMOVE_REPORT = "remove_report"
+    KEEP_REPORT = "keep_report"  # not an API call: a report with content is never removed
+
+
+CHILD_KIND = {  # the Spectora collection each child operation writes to
+    Op.ADD_ASSIGNMENT: "assignments",
+    Op.REMOVE_ASSIGNMENT: "assignments",
+    Op.SET_PRIMARY: "assignments",
+    Op.ADD_LINE_ITEM: "line_items",
+    Op.UPDATE_LINE_ITEM: "line_items",
+    Op.REMOVE_LINE_ITEM: "line_items",
+    Op.ADD_REPORT: "reports",
+    Op.REMOVE_REPORT: "reports",
 }
 
 
@@ -66,18 +77,18 @@ class Desired:
 
 @dataclass(frozen=True)
 class Operation:
-    op: str
+    op: Op
     description: str
     attributes: dict[str, Any] = field(default_factory=dict)
     target_id: str | None = None  # the child's id in Spectora, for changes and removals
 
     @property
     def is_write(self) -> bool:
-        return self.op != KEEP_REPORT
+        return self.op != Op.KEEP_REPORT
 
     def as_dict(self) -> dict:
         return {
-            "op": self.op, "description": self.description, "target_id": self.target_id,
+            "op": str(self.op), "description": self.description, "target_id": self.target_id,
             "attributes": self.attributes,
         }
 
@@ -140,7 +151,7 @@ def plan_sync(
     }
     if changed:
         ops.append(Operation(
-            PATCH_INSPECTION, f"Update {', '.join(sorted(changed))}", attributes=changed,
+            Op.PATCH_INSPECTION, f"Update {', '.join(sorted(changed))}", attributes=changed,
         ))
     ops += _plan_assignments(desired, actual, force)
     ops += _plan_line_items(desired, actual, force)
@@ -149,13 +160,13 @@ def plan_sync(
 
 
 def _plan_create(desired: Desired) -> list[Operation]:
-    ops = [Operation(CREATE_INSPECTION, "Create the Spectora job", dict(desired.attributes))]
+    ops = [Operation(Op.CREATE_INSPECTION, "Create the Spectora job", dict(desired.attributes))]
     for inspector_id, primary in _primary_first(desired.assignments):
         ops.append(_add_assignment(inspector_id, primary))
     for item in desired.line_items:
-        ops.append(Operation(ADD_LINE_ITEM, f"Add line item {item.name}", item.attributes()))
+        ops.append(Operation(Op.ADD_LINE_ITEM, f"Add line item {item.name}", item.attributes()))
     for template_id in desired.template_ids:
-        ops.append(Operation(ADD_REPORT, f"Attach report {template_id}",
+        ops.append(Operation(Op.ADD_REPORT, f"Attach report {template_id}",
                              {"template_id": template_id}))
     return ops
 
@@ -166,7 +177,7 @@ def _primary_first(assignments: dict[str, bool]):
 
 def _add_assignment(inspector_id: str, primary: bool) -> Operation:
     role = " as primary" if primary else ""
-    return Operation(ADD_ASSIGNMENT, f"Assign inspector {inspector_id}{role}",
+    return Operation(Op.ADD_ASSIGNMENT, f"Assign inspector {inspector_id}{role}",
                      {"inspector_id": inspector_id, "primary": primary})
 
 
@@ -175,7 +186,7 @@ def _plan_assignments(desired: Desired, actual: Inspection, force: bool) -> list
     remote = {a["inspector_id"]: a for a in actual.assignments}
     for inspector_id, assignment in remote.items():
         if inspector_id not in desired.assignments:
-            ops.append(Operation(REMOVE_ASSIGNMENT, f"Unassign inspector {inspector_id}",
+            ops.append(Operation(Op.REMOVE_ASSIGNMENT, f"Unassign inspector {inspector_id}",
                                  target_id=assignment.id))
     # Add before changing primaries, the primary first, so Spectora always has one.
     for inspector_id, primary in _primary_first(desired.assignments):
@@ -184,7 +195,7 @@ def _plan_assignments(desired: Desired, actual: Inspection, force: bool) -> list
             ops.append(_add_assignment(inspector_id, primary))
         elif force or bool(assignment["primary"]) != primary:
             text = "primary" if primary else "not primary"
-            ops.append(Operation(SET_PRIMARY, f"Make inspector {inspector_id} {text}",
+            ops.append(Operation(Op.SET_PRIMARY, f"Make inspector {inspector_id} {text}",
                                  {"primary": primary}, target_id=assignment.id))
     return ops
 
@@ -197,7 +208,7 @@ def _plan_line_items(desired: Desired, actual: Inspection, force: bool) -> list[
     for wanted in desired.line_items:
         candidates = remaining.get(wanted.service_id) or []
         if not candidates:
-            ops.append(Operation(ADD_LINE_ITEM, f"Add line item {wanted.name}",
+            ops.append(Operation(Op.ADD_LINE_ITEM, f"Add line item {wanted.name}",
                                  wanted.attributes()))
             continue
         # Prefer an exact match so a reorder never turns into needless changes.
@@ -209,11 +220,11 @@ def _plan_line_items(desired: Desired, actual: Inspection, force: bool) -> list[
         if force or differences:
             attributes = wanted.attributes() if force else differences
             attributes.pop("service_id", None)
-            ops.append(Operation(UPDATE_LINE_ITEM, f"Update line item {wanted.name}",
+            ops.append(Operation(Op.UPDATE_LINE_ITEM, f"Update line item {wanted.name}",
                                  attributes, target_id=match.id))
     for leftovers in remaining.values():
         for item in leftovers:
-            ops.append(Operation(REMOVE_LINE_ITEM, f"Remove line item {item['name']}",
+            ops.append(Operation(Op.REMOVE_LINE_ITEM, f"Remove line item {item['name']}",
                                  target_id=item.id))
     return ops
 
@@ -232,11 +243,11 @@ def _plan_reports(desired: Desired, actual: Inspection) -> list[Operation]:
         template_id = str(report["template_id"])
         if template_id in remote_templates or template_id not in desired.template_ids:
             if (report["status"] or "empty") == "empty":
-                ops.append(Operation(REMOVE_REPORT, f"Detach report {template_id}",
+                ops.append(Operation(Op.REMOVE_REPORT, f"Detach report {template_id}",
                                      target_id=report.id))
             else:
                 ops.append(Operation(
-                    KEEP_REPORT,
+                    Op.KEEP_REPORT,
                     f"Report {template_id} is no longer on the workorder but already has "
                     f"content ({report['status']}) in Spectora, so it was kept.",
                     target_id=report.id,
@@ -244,6 +255,6 @@ def _plan_reports(desired: Desired, actual: Inspection) -> list[Operation]:
         remote_templates.add(template_id)
     for template_id in desired.template_ids:
         if template_id not in remote_templates:
-            ops.append(Operation(ADD_REPORT, f"Attach report {template_id}",
+            ops.append(Operation(Op.ADD_REPORT, f"Attach report {template_id}",
                                  {"template_id": template_id}))
     return ops

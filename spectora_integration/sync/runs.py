@@ -122,24 +122,6 @@ def enqueue_run(run_id: int, countdown: float = 0) -> None:
                      fallback="the outbox sweeper will enqueue it")
 
 
-def workorder_changed(workorder: Workorder, *, user, changed: list[str]) -> None:
-    """Synced fields changed: a workorder already in Spectora follows automatically."""
-    link = SpectoraLink.objects.filter(workorder=workorder).first()
-    if link is None or not (link.linked or link.sync_state in (SyncState.QUEUED,
-                                                                SyncState.SYNCING)):
-        return
-    sync_request(workorder, user, trigger=Trigger.AUTO)
-
-
-def workorder_cancelled(workorder: Workorder, *, user) -> None:
-    """Cancel the Spectora job through the queue, or remember to once the job exists."""
-    link = SpectoraLink.objects.filter(workorder=workorder).first()
-    if link is None:
-        return  # never sent to Spectora: nothing there to cancel
-    SpectoraLink.objects.filter(pk=link.pk).update(cancel_pending=True)
-    sync_request(workorder, user, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
-
-
 # Runs a person should look at: failed for good, or skipped (not sent) with a reason.
 PROBLEM_STATES = (RunState.FAILED, RunState.SKIPPED)
 

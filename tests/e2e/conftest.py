@@ -20,7 +20,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect, sync_playwright
 
 from spectora_integration.models import SpectoraLink, SyncState
-from spectora_integration.sync import runs as sync_services
+from spectora_integration.sync import runs
 from tests.factories import PASSWORD
 from tests.worker import wait_for
 from workorders.services import AssigneeInput, LineItemInput, workorder_create
@@ -173,7 +173,7 @@ def book(spectora):
 
 def synced(workorder, user=None) -> SpectoraLink:
     """Sync through the worker and wait until Spectora has the job."""
-    sync_services.sync_request(workorder, user)
+    runs.sync_request(workorder, user)
     return wait_for(
         lambda: SpectoraLink.objects.filter(workorder=workorder, sync_state=SyncState.SYNCED)
         .exclude(remote_id=None).first(),

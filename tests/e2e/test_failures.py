@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from spectora_integration.models import SyncState
-from spectora_integration.sync import runs as sync_services
+from spectora_integration.sync import runs
 from tests.e2e.conftest import WORKER_WAIT, head_chip, link_state, login, toast
 from tests.worker import wait_for
 
@@ -48,7 +48,7 @@ def test_a_failed_sync_says_what_to_do_and_an_admin_retries_it_once_fixed(
     expect(office.locator(".run__calls").first).to_contain_text("422")
 
     # The second one fails too (from anywhere: here the API's service).
-    sync_services.sync_request(second, office_user)
+    runs.sync_request(second, office_user)
     wait_for(lambda: link_state(second) == SyncState.FAILED, timeout=WORKER_WAIT)
 
     # An admin sees it on the dashboard and fixes it.

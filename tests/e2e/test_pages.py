@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from spectora_integration.inbound import importer
 from spectora_integration.models import RunState, SyncRun, SyncState
-from spectora_integration.sync import runs as sync_services
+from spectora_integration.sync import runs
 from tests.e2e.conftest import (
     ROOT,
     SCREENSHOTS,
@@ -128,7 +128,7 @@ def test_the_main_pages_have_no_serious_accessibility_problems_and_are_captured(
     synced(first, office_user)
     spectora.faults({"method": "POST", "path": "/v2/inspections", "mode": "error",
                      "status": 422, "times": 1})
-    sync_services.sync_request(failing, office_user)
+    runs.sync_request(failing, office_user)
     wait_for(lambda: link_state(failing) == SyncState.FAILED, timeout=WORKER_WAIT)
 
     found: dict[str, list[str]] = {}

@@ -47,7 +47,7 @@ def request_quietly(workorders) -> None:
             try:
                 runs.sync_request(wo, None)
                 break
-            except Exception:  # noqa: BLE001 - the database is restarting; try again
+            except Exception:  # the database is restarting; try again
                 connection.close()
                 time.sleep(0.2)
 
@@ -91,7 +91,7 @@ def test_a_database_restart_mid_run_loses_nothing(workers, company, sandbox):
         try:
             connection.ensure_connection()
             break
-        except Exception:  # noqa: BLE001 - still starting
+        except Exception:  # still starting
             connection.close()
             time.sleep(0.2)
     settle(600)

@@ -546,7 +546,7 @@ def test_fifty_concurrent_requests_make_one_run_and_one_job(company, sandbox):
     def request():
         try:
             runs.sync_request(wo, None)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:  # collected and asserted below
             errors.append(exc)
         finally:
             db_connection.close()

@@ -1,4 +1,4 @@
-"""The sync endpoints of CONTRACT.md section 3."""
+"""The sync endpoints of the REST API (/api/v1/workorders/{id}/spectora/..., /sync-runs/)."""
 
 import pytest
 from rest_framework.test import APIClient

@@ -1,4 +1,6 @@
-"""Demo data (CONTRACT.md section 3). Safe to run again: it never duplicates a row."""
+"""Demo data for `bin/demo`: the office and its connection to the sandbox. It lives in the
+integration because it connects a company to Spectora (workorders imports no integration).
+Safe to run again: it never duplicates a row."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from spectora_integration.models import ConnectionState, SpectoraConnection
 from workorders.models import (
     Company,
     Employee,
@@ -28,7 +31,7 @@ from workorders.services import (
     workorder_create,
 )
 
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - printed on purpose: it is the demo's login
+DEMO_PASSWORD = "demo-password"  # printed on purpose: it is the demo's login
 
 # Names match the sandbox's Spectora account, as a real office's would.
 INSPECTORS = [
@@ -73,7 +76,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        rng = random.Random(42)  # noqa: S311 - demo data, not security
+        rng = random.Random(42)  # demo data, not security
         acme = self._company("acme", "Acme Home Inspections")
         other = self._company("other", "Other Inspections Co")
         self._user(acme, "admin", Role.ADMIN)
@@ -135,8 +138,6 @@ class Command(BaseCommand):
                 service.report_types.set([report_types[t] for t in types])
 
     def _connect(self, company, base_url, webhook_secret):
-        from spectora_integration.models import ConnectionState, SpectoraConnection
-
         connection, created = SpectoraConnection.objects.get_or_create(
             company=company, defaults={"base_url": base_url, "rate_limit_per_second": 20}
         )
