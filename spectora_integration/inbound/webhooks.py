@@ -33,7 +33,7 @@ MAX_ID_LENGTH = 100
 MAX_DEPTH = 20
 # Spectora's ids: "1001", "insp-1", "svc-2"... Never "/", "." or "%": the id becomes a path
 # segment of a call to Spectora (the client quotes it as well).
-ID_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # used with fullmatch
 
 
 class Malformed(Exception):
@@ -85,7 +85,7 @@ def parse_event(body: bytes) -> Event:
         inspection_id = str(inspection_id)
     if not isinstance(inspection_id, str) or not inspection_id:
         raise Malformed("no data.id")
-    if not ID_SHAPE.match(inspection_id):
+    if not ID_SHAPE.fullmatch(inspection_id):
         raise Malformed("data.id is not a Spectora id (letters, digits, - and _, at most 64)")
     kept = {"id": inspection_id}
     if isinstance(data.get("updated_at"), str):

@@ -23,7 +23,6 @@ from django.core.exceptions import ValidationError
 from spectora_integration.client import PermanentError, SpectoraClient, TransientError
 from spectora_integration.client.addresses import validate_base_url
 from spectora_integration.client.egress import embedded_ipv4, parse_host
-from tests.security.egress_helpers import resolver, sockets  # noqa: F401 - fixtures
 
 PUBLIC = "93.184.216.34"
 
