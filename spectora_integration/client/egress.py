@@ -18,11 +18,14 @@ transport (client/transport.py) connects to exactly those.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+log = logging.getLogger(__name__)
 
 EXAMPLE = "https://connect.spectora.com"
 HTTPS_PORT = 443
@@ -242,3 +245,49 @@ def canonical_url(url: str) -> str:
     if port is not None:
         netloc += f":{port}"
     return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+
+
+# ---------------------------------------------------------------- links people open
+
+MAX_LINK_LENGTH = 200  # SpectoraLink.url
+
+
+def job_url(value: object, *, warn: bool = True) -> str:
+    """Spectora's ``url`` for a job if a person may open it, else ``""`` (logged).
+
+    https only (http only to this machine in demo mode, the sandbox): never
+    ``javascript:``, ``data:`` or any other scheme, nothing with a user name in it.
+    """
+    text = value if isinstance(value, str) else ""
+    if not text:
+        return ""
+    problem = _link_problem(text)
+    if problem:
+        if warn:
+            log.warning("spectora job url dropped (%s): %r", problem, text[:80])
+        return ""
+    return text
+
+
+def _link_problem(text: str) -> str:
+    if len(text) > MAX_LINK_LENGTH:
+        return "too long"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in text) or "\\" in text:
+        return "spaces, control characters or backslashes"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "not a URL"
+    if parts.username is not None or parts.password is not None:
+        return "user name in the URL"
+    try:
+        host = parse_host(parts.hostname or "")
+    except AddressRefused:
+        return "no valid host"
+    if parts.scheme == "https":
+        return ""
+    loopback = host == "localhost" or (not isinstance(host, str) and host.is_loopback)
+    if parts.scheme == "http" and loopback and demo_mode():
+        return ""
+    return f"scheme {parts.scheme or 'missing'!r} is not https"
