@@ -6,11 +6,15 @@ Celery's filesystem broker under ``var/``. Production sets ``DATABASE_URL``,
 start without them unless ``ATTIK_DEMO_MODE=true``, which bin/demo and the tests set).
 """
 
+import base64
+import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -80,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -176,6 +181,36 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts only from our own static files, so no
+# inline <script>, no on*= handler and no javascript: URL runs; htmx runs with
+# allowEval=false (templates/base.html). Style elements only from static files; style
+# attributes are allowed (the dashboard's bar heights, DRF's browsable API). The 500 page
+# keeps its own <style> (it must render when nothing else works): allowed by its hash.
+_ERROR_STYLE = re.search(
+    r"<style>(.*?)</style>", (BASE_DIR / "templates" / "500.html").read_text(), re.DOTALL
+)
+ERROR_PAGE_STYLE_HASH = "'sha256-{}'".format(
+    base64.b64encode(hashlib.sha256(_ERROR_STYLE.group(1).encode()).digest()).decode()
+    if _ERROR_STYLE else ""
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "script-src-attr": [NONE],
+        "style-src": [SELF],
+        "style-src-elem": [SELF, ERROR_PAGE_STYLE_HASH],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Login throttling (django-axes): lock a username+IP pair after repeated failures.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from spectora_integration.inbound import webhooks
 from workorders.api_auth import docs_view
@@ -15,8 +15,9 @@ urlpatterns = [
     path("api/spectora/webhooks/<int:connection_id>/", webhooks.receive,
          name="spectora_webhook"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", docs_view(SpectacularSwaggerView.as_view(url_name="schema")),
-         name="api-docs"),
+    # Swagger UI with its script (?script) and style as files: the CSP allows it.
+    path("api/docs/", docs_view(SpectacularSwaggerSplitView.as_view(
+        url_name="schema", template_name="api_docs.html")), name="api-docs"),
     path("", include("spectora_integration.urls")),
     path("", include("workorders.urls")),
 ]

@@ -43,7 +43,7 @@ class SpectoraIntegration(integrations.Integration):
         connection = selectors.connection_of(workorder.company)
         link = selectors.link_of(workorder)
         may_sync = permissions.user_can(user, permissions.SYNC)
-        if link is not None and link.url:
+        if link is not None and link.web_url:
             open_entry = MenuEntry()
         elif not is_connected(connection):
             open_entry = MenuEntry(enabled=False, hint="Not connected to Spectora")

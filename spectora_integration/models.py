@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from spectora_integration import crypto
+from spectora_integration.client.egress import job_url
 from workorders.models import Company, Workorder
 
 # What a person calls each secret, for crypto.SecretUnreadable's message.
@@ -119,6 +120,11 @@ class SpectoraLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workorder} -> {self.remote_id or 'not created'}"
+
+    @property
+    def web_url(self) -> str:
+        """``url`` if a person may open it (https; http to loopback in demo mode), else ""."""
+        return job_url(self.url, warn=False)
 
     @property
     def linked(self) -> bool:

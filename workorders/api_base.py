@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 
@@ -10,6 +11,19 @@ class StandardPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_number(self, request, paginator):
+        """A page number that is not a plain positive integer of sane size is a 404.
+
+        (Django's paginator turns "1e999" into infinity and then fails with an
+        OverflowError that DRF does not catch: a 500.)
+        """
+        number = super().get_page_number(request, paginator)
+        if number in self.last_page_strings:
+            return number
+        if not (isinstance(number, int) or str(number).isdigit()) or len(str(number)) > 9:
+            raise NotFound("Invalid page.")
+        return number
 
 
 class IsCompanyMember(BasePermission):

@@ -47,7 +47,7 @@ def spectora_state(workorder: Workorder) -> dict:
     return {
         "linked": link.linked,
         "remote_id": link.remote_id,
-        "url": link.url or None,
+        "url": link.web_url or None,
         "sync_state": link.sync_state,
         "last_synced_at": link.last_synced_at,
         "last_error": link.last_error or None,

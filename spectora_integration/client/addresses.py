@@ -1,28 +1,36 @@
 """Checks on what an admin types into the Spectora connection form.
 
-``validate_base_url`` is the SSRF guard: Attik sends the company's API key to
-this address, from inside its own network, so the address must be a public
-https host. Plain http to this machine is allowed only in demo mode, for the
-local sandbox. The client also refuses redirects, so an allowed host cannot
-bounce a call somewhere this check would have refused.
+``validate_base_url`` is the friendly first word of the SSRF guard: Attik
+sends the company's API key to this address, from inside its own network, so
+the address must be Spectora's public https host on port 443; plain http to
+this machine is allowed only in demo mode, for the local sandbox. It reads
+the host with the client's own rules (client/egress.py): every spelling of an
+internal address is refused here, and a name is resolved and refused when any
+address it has is not public. A name that does not resolve yet is accepted:
+the client checks the address again on every connection and connects only to
+the address it checked, so this check is not the one that has to hold.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from spectora_integration.client.egress import (
+    EXAMPLE,
+    AddressRefused,
+    check_scheme_and_port,
+    checked_addresses,
+    parse_host,
+    refuse_local_name,
+)
+
 MAX_URL_LENGTH = 200  # SpectoraConnection.base_url is a URLField (200)
-EXAMPLE = "https://connect.spectora.com"
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def _fail(message: str, code: str) -> ValidationError:
@@ -60,80 +68,20 @@ def validate_base_url(url: str) -> str:
     if parts.query or parts.fragment or value.endswith(("?", "#")):
         raise _fail("Leave out any ?… or #… part: enter just the address.", "query")
 
-    host = _host(parts.hostname or "")
-    loopback_allowed = bool(getattr(settings, "ATTIK_DEMO_MODE", False))
-    is_loopback_name = str(host) in LOOPBACK_NAMES
-    if is_loopback_name and loopback_allowed:
-        pass  # the local sandbox in demo mode, over http or https
-    elif scheme == "http":
-        raise _fail(
-            "Use https:// so the API key is encrypted on its way to Spectora. Plain http:// is "
-            "allowed only for a sandbox on this computer (127.0.0.1 or localhost) in demo mode.",
-            "insecure",
-        )
-    elif isinstance(host, _IP):
-        _refuse_internal_ip(host)
-    else:
-        _refuse_internal_name(host)
+    try:
+        host = parse_host(parts.hostname or "")
+        demo = bool(getattr(settings, "ATTIK_DEMO_MODE", False))
+        if isinstance(host, str) and not (demo and host == "localhost"):
+            refuse_local_name(host)
+        effective_port = port if port is not None else DEFAULT_PORTS[scheme]
+        try:
+            checked_addresses(str(host), effective_port, scheme)
+        except socket.gaierror:  # not in DNS (yet): the client checks again on every call
+            check_scheme_and_port(scheme, effective_port, loopback=False)
+    except AddressRefused as refused:
+        raise _fail(refused.message, refused.code) from None
 
     netloc = f"[{host}]" if isinstance(host, ipaddress.IPv6Address) else str(host)
-    if port is not None:
+    if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
     return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
-
-
-def _host(raw: str) -> str | _IP:
-    """The host as an IP address when it is one in any spelling, else a lower-case DNS name."""
-    if not raw:
-        raise _fail(f"The address has no host name. Enter it like {EXAMPLE}.", "host")
-    try:
-        address = ipaddress.ip_address(raw.split("%", 1)[0])
-    except ValueError:
-        address = None
-    if address is not None:
-        if "%" in raw:  # a zone id only exists for link-local IPv6 addresses
-            raise _fail("That address points into a private network.", "private")
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            return address.ipv4_mapped
-        return address
-    # Shorthand IPv4 spellings (127.1, 0x7f.0.0.1, 2130706433) reach the same machine.
-    if re.fullmatch(r"[0-9a-fx.]+", raw) and not raw.endswith("."):
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(raw))
-        except OSError:
-            pass
-    try:
-        name = raw.encode("idna").decode("ascii").lower().rstrip(".")
-    except UnicodeError:
-        raise _fail("The host name in that address is not valid.", "host") from None
-    if not name or not all(_LABEL.match(label) for label in name.split(".")):
-        raise _fail("The host name in that address is not valid.", "host")
-    return name
-
-
-def _refuse_internal_ip(address: _IP) -> None:
-    if address.is_loopback:
-        raise _fail(
-            "That address points at this server itself. Enter Spectora's public address, "
-            f"for example {EXAMPLE}.",
-            "loopback",
-        )
-    if address.is_link_local:
-        raise _fail("That is a link-local address, not Spectora's public address.", "private")
-    if address.is_private or not address.is_global or address.is_multicast:
-        raise _fail(
-            "That address points into a private network. Enter Spectora's public address, "
-            f"for example {EXAMPLE}.",
-            "private",
-        )
-
-
-def _refuse_internal_name(name: str) -> None:
-    if name == "localhost" or name.endswith(LOCAL_SUFFIXES):
-        raise _fail(
-            "That host name points at this server or a local network. Enter Spectora's public "
-            f"address, for example {EXAMPLE}.",
-            "loopback" if "localhost" in name else "private",
-        )
-    if "." not in name:
-        raise _fail(f"Enter the full host name, for example {EXAMPLE}.", "host")

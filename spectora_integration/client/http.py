@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from spectora_integration.client.egress import AddressRefused, canonical_url
 from spectora_integration.client.errors import (
     PermanentError,
     SpectoraError,
@@ -25,6 +26,7 @@ from spectora_integration.client.errors import (
     error_from_response,
 )
 from spectora_integration.client.redaction import redact
+from spectora_integration.client.transport import pinned_session
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +125,22 @@ class SpectoraClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         recorder: Recorder | None = None,
         limiter=None,
-        session: requests.Session | None = None,
         unusable: SpectoraError | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        self._refused: AddressRefused | None = None
+        try:  # the host as the address check reads it, never as requests would
+            self._target = canonical_url(self.base_url)
+        except AddressRefused as refused:
+            self._target, self._refused = "", refused
         self._api_key = api_key
         # Why no call can be made (the stored key cannot be read): every call raises it.
         self._unusable = unusable
         self.timeout = timeout
         self.recorder = recorder
         self.limiter = limiter
-        self.session = session or _new_session()
+        # Always the pinned session: every connection is checked (client/egress.py).
+        self.session = _new_session()
 
     def __repr__(self) -> str:  # never the key
         return f"SpectoraClient({self.base_url!r})"
@@ -165,30 +172,30 @@ class SpectoraClient:
     # -- reads
 
     def inspectors(self) -> list[Resource]:
-        return list(self._collection("/v2/inspectors"))
+        return list(self._collection(_path("inspectors")))
 
     def services(self) -> list[Resource]:
-        return list(self._collection("/v2/services"))
+        return list(self._collection(_path("services")))
 
     def templates(self) -> list[Resource]:
-        return list(self._collection("/v2/templates"))
+        return list(self._collection(_path("templates")))
 
     def inspection_get(self, inspection_id: str) -> Inspection:
         body = self._request(
-            "GET", f"/v2/inspections/{inspection_id}", params={"include": INCLUDE_ALL}
+            "GET", _path("inspections", inspection_id), params={"include": INCLUDE_ALL}
         )
         return Inspection.parse(body)
 
     def inspection_find_by_external_ref(self, external_ref: str) -> Resource | None:
         body = self._request(
-            "GET", "/v2/inspections", params={"filter[external_ref]": external_ref}
+            "GET", _path("inspections"), params={"filter[external_ref]": external_ref}
         )
         found = [Resource.parse(r) for r in body.get("data") or []]
         return found[0] if found else None
 
     def inspections_updated_since(self, since: datetime) -> Iterator[Resource]:
         return self._collection(
-            "/v2/inspections",
+            _path("inspections"),
             {"filter[updated_since]": since.isoformat(), "sort": "updated_at"},
         )
 
@@ -196,21 +203,21 @@ class SpectoraClient:
 
     def inspection_create(self, attributes: dict, *, idempotency_key: str) -> Inspection:
         body = self._request(
-            "POST", "/v2/inspections", json=_document("inspections", attributes),
+            "POST", _path("inspections"), json=_document("inspections", attributes),
             idempotency_key=idempotency_key,
         )
         return Inspection.parse(body)
 
     def inspection_update(self, inspection_id: str, attributes: dict) -> Inspection:
         body = self._request(
-            "PATCH", f"/v2/inspections/{inspection_id}",
+            "PATCH", _path("inspections", inspection_id),
             json=_document("inspections", attributes, inspection_id),
         )
         return Inspection.parse(body)
 
     def inspection_cancel(self, inspection_id: str, reason: str, *, idempotency_key: str) -> None:
         self._request(
-            "POST", f"/v2/inspections/{inspection_id}/cancel", json={"reason": reason},
+            "POST", _path("inspections", inspection_id, "cancel"), json={"reason": reason},
             idempotency_key=idempotency_key,
         )
 
@@ -219,20 +226,21 @@ class SpectoraClient:
     ) -> Resource:
         """Add an assignment, line item or report (``kind`` is the JSON:API type)."""
         body = self._request(
-            "POST", f"/v2/inspections/{inspection_id}/{kind}", json=_document(kind, attributes),
+            "POST", _path("inspections", inspection_id, kind),
+            json=_document(kind, attributes),
             idempotency_key=idempotency_key,
         )
         return Resource.parse(body["data"])
 
     def child_update(self, inspection_id: str, kind: str, child_id: str, attributes: dict):
         body = self._request(
-            "PATCH", f"/v2/inspections/{inspection_id}/{kind}/{child_id}",
+            "PATCH", _path("inspections", inspection_id, kind, child_id),
             json=_document(kind, attributes, child_id),
         )
         return Resource.parse(body["data"])
 
     def child_remove(self, inspection_id: str, kind: str, child_id: str) -> None:
-        self._request("DELETE", f"/v2/inspections/{inspection_id}/{kind}/{child_id}")
+        self._request("DELETE", _path("inspections", inspection_id, kind, child_id))
 
     # -- plumbing
 
@@ -273,9 +281,17 @@ class SpectoraClient:
         error: SpectoraError | None = None
         body: Any = None
         try:
+            if self._refused is not None:
+                raise self._refused
             response = self.session.request(
-                method, self.base_url + path, params=params, json=json, headers=headers,
+                method, self._target + path, params=params, json=json, headers=headers,
                 timeout=self.timeout, allow_redirects=False,
+            )
+        except AddressRefused as refused:
+            error = PermanentError(
+                f"Attik did not call {self.base_url}: {refused.message} An admin can correct "
+                "the address on the Spectora connection page.",
+                code="address_refused",
             )
         except requests.Timeout:
             error = TransientError(
@@ -331,6 +347,19 @@ class SpectoraClient:
         )
 
 
+def _path(*segments: Any) -> str:
+    """``/v2/a/b``: each segment quoted whole, so an id like ``../x`` stays one segment."""
+    return "/v2/" + "/".join(_segment(str(segment)) for segment in segments)
+
+
+def _segment(text: str) -> str:
+    if not text:
+        raise PermanentError("A Spectora id is missing, so the call was not made.", code="no_id")
+    quoted = quote(text, safe="")
+    # "." and ".." are unreserved yet would be removed as dot segments: spell them out.
+    return quoted.replace(".", "%2E") if set(text) <= {"."} else quoted
+
+
 def _document(kind: str, attributes: dict, resource_id: str | None = None) -> dict:
     data: dict[str, Any] = {"type": kind, "attributes": attributes}
     if resource_id is not None:
@@ -346,8 +375,5 @@ def _json_or_text(response: requests.Response) -> Any:
 
 
 def _new_session() -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    """Checked, pinned connections; no proxy, no redirect (client/transport.py)."""
+    return pinned_session()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 
@@ -46,8 +47,8 @@ class DatabaseLimiter(_Limiter):
     """Must not run inside a longer transaction: the row lock would be held by it."""
 
     def _reserve(self, now: float) -> float | None:
-        from spectora_integration.models import RateLimitSlot
-
+        # The table is looked up by name: the client sits below the integration's models.
+        RateLimitSlot = apps.get_model("spectora_integration", "RateLimitSlot")  # noqa: N806
         with transaction.atomic():
             slot, _ = RateLimitSlot.objects.select_for_update().get_or_create(key=self.key)
             start = max(slot.next_at, now)

@@ -36,6 +36,7 @@ from spectora_integration.client import (
     SpectoraError,
     parse_time,
 )
+from spectora_integration.client.egress import job_url
 from spectora_integration.models import (
     InboundWebhook,
     RunKind,
@@ -330,7 +331,7 @@ def _children(company_id: int, inspection: Inspection, names: dict[str, str]):
 
 def _link_fields(inspection: Inspection, missing: Missing) -> dict:
     return {
-        "url": inspection.url[:200],
+        "url": job_url(inspection.url),
         "remote_updated_at": inspection.updated_at,
         "sync_state": SyncState.SYNCED,
         "last_synced_at": timezone.now(),

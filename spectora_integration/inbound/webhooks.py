@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from django.core.exceptions import RequestDataTooBig
@@ -27,6 +28,13 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 MAX_ID_LENGTH = 100
+# JSON nesting a delivery may have; Spectora's events are two levels deep. The decoder
+# stops at Python's recursion limit (RecursionError, refused as well); under it, the
+# decoded body is measured without recursion.
+MAX_DEPTH = 20
+# Spectora's ids: "1001", "insp-1", "svc-2"... Never "/", "." or "%": the id becomes a path
+# segment of a call to Spectora (the client quotes it as well).
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # used with fullmatch
 
 
 class Malformed(Exception):
@@ -55,9 +63,18 @@ def signature_valid(connection: SpectoraConnection, body: bytes, headers) -> boo
 def parse_event(body: bytes) -> Event:
     """The event type and inspection id; nothing else in the body is used."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise Malformed("body is not UTF-8") from None
+    too_deep = Malformed(f"body is nested more than {MAX_DEPTH} levels deep")
+    try:
+        payload = json.loads(text)
+    except ValueError:
         raise Malformed("body is not JSON") from None
+    except RecursionError:
+        raise too_deep from None
+    if nesting_depth(payload) > MAX_DEPTH:
+        raise too_deep
     if not isinstance(payload, dict):
         raise Malformed("body is not a JSON object")
     event_type = payload.get("type")
@@ -67,12 +84,28 @@ def parse_event(body: bytes) -> Event:
     inspection_id = data.get("id") if isinstance(data, dict) else None
     if isinstance(inspection_id, int) and not isinstance(inspection_id, bool):
         inspection_id = str(inspection_id)
-    if not isinstance(inspection_id, str) or not inspection_id or len(inspection_id) > 64:
+    if not isinstance(inspection_id, str) or not inspection_id:
         raise Malformed("no data.id")
+    if not ID_SHAPE.fullmatch(inspection_id):
+        raise Malformed("data.id is not a Spectora id (letters, digits, - and _, at most 64)")
     kept = {"id": inspection_id}
     if isinstance(data.get("updated_at"), str):
         kept["updated_at"] = data["updated_at"][:40]
     return Event(event_type, inspection_id, {"type": event_type, "data": kept})
+
+
+def nesting_depth(value) -> int:
+    """How deep arrays and objects nest in decoded JSON (``{}`` is 1), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def _refuse(status: int, code: str, reason: str, connection_id: int, request) -> JsonResponse:

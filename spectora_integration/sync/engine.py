@@ -26,6 +26,7 @@ from spectora_integration.client import (
     SpectoraError,
     TransientError,
 )
+from spectora_integration.client.egress import job_url
 from spectora_integration.models import (
     RunKind,
     RunState,
@@ -172,7 +173,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     if not url and remote_id:
         url = client.inspection_get(remote_id).url
     SpectoraLink.objects.filter(pk=link.pk).update(
-        url=url or link.url, last_synced_hash=desired.fingerprint()
+        url=job_url(url) or link.web_url, last_synced_hash=desired.fingerprint()
     )
     writes = len(applied)
     message = f"Synced: {writes} change{'s' if writes != 1 else ''} sent." if writes else (
@@ -202,7 +203,7 @@ def _cancel(client: SpectoraClient, workorder: Workorder, link: SpectoraLink) ->
             return {"message": "No Spectora job exists yet; it will be cancelled as soon as "
                                "one is linked.", "applied": []}
         _link_remote(link, found.id)
-        SpectoraLink.objects.filter(pk=link.pk).update(url=found["url"] or "")
+        SpectoraLink.objects.filter(pk=link.pk).update(url=job_url(found["url"]))
     reason = workorder.cancel_reason or "Cancelled in Attik"
     client.inspection_cancel(
         link.remote_id, reason,

@@ -31,7 +31,7 @@ def refused(url: str) -> ValidationError:
         ("https://connect.spectora.com", "https://connect.spectora.com"),
         ("https://connect.spectora.com/", "https://connect.spectora.com"),
         ("  HTTPS://Connect.Spectora.COM  ", "https://connect.spectora.com"),
-        ("https://connect.spectora.com:8443/api", "https://connect.spectora.com:8443/api"),
+        ("https://connect.spectora.com:443/api", "https://connect.spectora.com/api"),
         ("https://8.8.8.8", "https://8.8.8.8"),
     ],
 )

@@ -205,3 +205,10 @@ def test_the_openapi_schema_is_served(api):
     docs = api.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+@pytest.mark.parametrize("page", ["1e999", "-1", "0", "abc", "9" * 30, "1.5"])
+def test_a_page_number_that_is_not_a_sane_positive_integer_is_a_404(api, company, page):
+    WorkorderFactory(company=company)
+    response = api.get("/api/v1/workorders/", {"page": page})
+    assert response.status_code == 404
