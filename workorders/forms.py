@@ -84,8 +84,10 @@ def duration_field() -> forms.IntegerField:
         error_messages={
             "required": "Enter how long the inspection takes, in minutes.",
             "invalid": "Enter the duration as a whole number of minutes.",
-            "min_value": "Duration must be at least 15 minutes.",
-            "max_value": "Duration must be at most 24 hours (1440 minutes).",
+            "min_value": f"Duration must be at least {DURATION_MIN} minutes.",
+            "max_value": (
+                f"Duration must be at most {DURATION_MAX // 60} hours ({DURATION_MAX} minutes)."
+            ),
         },
     )
 

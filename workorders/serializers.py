@@ -92,7 +92,7 @@ class WorkorderSerializer(serializers.ModelSerializer):
         child=LineItemSerializer(), required=False, max_length=services.LINE_ITEMS_MAX
     )
     spectora = serializers.SerializerMethodField()
-    version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    version = serializers.IntegerField(required=False)
 
     class Meta:
         model = Workorder

@@ -29,7 +29,7 @@ from workorders.models import (
     WorkorderStatus,
 )
 
-# -- The one set of bounds. Forms, serializers and the admin import these; none has its own.
+# -- The one set of bounds. Forms and serializers import these; none has limits of its own.
 DURATION_MIN, DURATION_MAX = 15, 24 * 60  # minutes
 QUANTITY_MIN, QUANTITY_MAX = 1, 99
 PRICE_CENTS_MAX = 9_999_999  # $99,999.99
@@ -158,8 +158,9 @@ SCHEDULED_WINDOW_MESSAGE = (
 
 def scheduled_window() -> tuple[datetime, datetime]:
     """The first and the last allowed instant, in the site's time zone."""
-    first = timezone.make_aware(datetime.combine(SCHEDULED_FIRST_DAY, datetime.min.time()))
-    last = timezone.make_aware(datetime.combine(SCHEDULED_LAST_DAY, datetime.max.time()))
+    site = timezone.get_default_timezone()
+    first = datetime.combine(SCHEDULED_FIRST_DAY, datetime.min.time(), tzinfo=site)
+    last = datetime.combine(SCHEDULED_LAST_DAY, datetime.max.time(), tzinfo=site)
     return first, last
 
 
@@ -194,7 +195,9 @@ def _validate_scalars(values: dict) -> None:
     if "duration_minutes" in values and not _int_between(
         values["duration_minutes"], DURATION_MIN, DURATION_MAX
     ):
-        errors["duration_minutes"] = ["Duration must be between 15 minutes and 24 hours."]
+        errors["duration_minutes"] = [
+            f"Duration must be between {DURATION_MIN} minutes and {DURATION_MAX // 60} hours."
+        ]
     if "scheduled_at" in values:
         message = _scheduled_at_error(values["scheduled_at"])
         if message:

@@ -227,3 +227,21 @@ def test_another_companys_inspector_id_is_free_to_link(admin_client, company, ot
     })
     assert response.status_code == 302
     assert Employee.objects.get(name="Mine").company == company
+
+
+def test_a_scoped_form_reports_a_taken_one_per_company_row_as_a_form_error(company):
+    """The general scoping: a uniqueness on the hidden company field (a one-to-one, here a
+    second Spectora connection) is a non-field error, not a 500 or a ValueError."""
+    from django.forms import modelform_factory
+
+    from spectora_integration.models import SpectoraConnection
+    from workorders.admin_scoping import company_scoped_form
+
+    SpectoraConnection.objects.create(company=company, base_url="https://connect.spectora.com")
+    form_class = company_scoped_form(
+        modelform_factory(SpectoraConnection, fields=["base_url"]), company
+    )
+    form = form_class(data={"base_url": "https://connect.spectora.com"})
+    assert not form.is_valid()
+    assert "already exists" in " ".join(form.non_field_errors())
+    assert SpectoraConnection.objects.count() == 1
