@@ -1,7 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 
-from workorders import integrations
-from workorders.admin_scoping import CompanyScopedAdmin, CompanyScopedInline, admin_company
+from workorders import integrations, permissions, services
+from workorders.admin_scoping import CompanyScopedAdmin, CompanyScopedInline, is_company_admin
+from workorders.errors import ApplicationError
+from workorders.forms import CancelForm
 from workorders.models import (
     ActivityEvent,
     Assignment,
@@ -79,23 +84,64 @@ class ServiceAdmin(CompanyScopedAdmin):
     filter_horizontal = ["report_types"]
 
 
-class AssignmentInline(CompanyScopedInline):
+class ReadOnlyInline(CompanyScopedInline):
+    """A workorder's children are shown, never edited here: the services replace them."""
+
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AssignmentInline(ReadOnlyInline):
     model = Assignment
+    fields = readonly_fields = ["employee", "primary"]
 
 
-class LineItemInline(CompanyScopedInline):
+class LineItemInline(ReadOnlyInline):
     model = LineItem
+    fields = readonly_fields = ["service", "price_cents", "quantity"]
 
 
 @admin.register(Workorder)
 class WorkorderAdmin(CompanyScopedAdmin):
+    """Read-only: workorders are booked, edited and cancelled through ``services``.
+
+    An admin write that skipped them saved values the services refuse, left no
+    activity entry and never reached Spectora; a delete orphaned the Spectora job.
+    So there is no add, change or delete here. The one write is the "Cancel
+    workorder" action, through ``services.workorder_cancel``; integrations add theirs
+    (e.g. "Sync Spectora job").
+    """
+
     list_display = ["__str__", "scheduled_at", "status", "origin", "client_name", "address"]
     list_filter = ["status", "origin"]
     search_fields = ["number", "address", "client_name", "client_email"]
     date_hierarchy = "scheduled_at"
-    readonly_fields = ["number", "version", "created_by", "created_at", "updated_at"]
     inlines = [AssignmentInline, LineItemInline]
     list_select_related = ["company"]
+    actions = ["cancel_workorders"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_cancel_permission(self, request):
+        return request.user.is_superuser or (
+            is_company_admin(request) and permissions.user_can(request.user, permissions.CANCEL)
+        )
+
     def get_actions(self, request):
         """The office's own actions plus those its integrations add (e.g. Sync Spectora job)."""
         actions = super().get_actions(request)
@@ -104,19 +150,43 @@ class WorkorderAdmin(CompanyScopedAdmin):
             actions[name] = (action, name, action.short_description)
         return actions
 
-    def save_model(self, request, obj, form, change):
-        if not change and not obj.number:
-            from workorders.services import _next_number
-
-            obj.number = _next_number(admin_company_or(obj, request))
-        if change:
-            obj.version += 1
-        super().save_model(request, obj, form, change)
-
-
-def admin_company_or(obj, request):
-
-    return admin_company(request) or obj.company
+    @admin.action(description="Cancel selected workorders", permissions=["cancel"])
+    def cancel_workorders(self, request, queryset):
+        """Ask for the reason first (an intermediate page), then cancel each through the
+        service: activity entry, and a linked Spectora job cancelled through the queue."""
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        form = CancelForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/workorders/workorder/cancel_selected.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Cancel workorders",
+                    "opts": self.model._meta,
+                    "form": form,
+                    "workorders": queryset,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        cancelled, refused = 0, []
+        for workorder in queryset:
+            if workorder.is_cancelled:
+                continue
+            try:
+                services.workorder_cancel(
+                    workorder, user=request.user, reason=form.cleaned_data["reason"]
+                )
+            except ApplicationError as error:
+                refused.append(f"{workorder}: {error.message}")
+            else:
+                cancelled += 1
+        if cancelled:
+            self.message_user(request, f"Cancelled {cancelled} workorder(s).", messages.SUCCESS)
+        for line in refused[:20]:
+            self.message_user(request, f"Not cancelled, {line}", messages.WARNING)
+        return None
 
 
 @admin.register(ActivityEvent)
@@ -131,3 +201,6 @@ class ActivityEventAdmin(CompanyScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit trail is kept

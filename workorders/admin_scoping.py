@@ -8,6 +8,9 @@ permissions come from the role, not from Django's per-user permission table.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from workorders import permissions
 
@@ -20,6 +23,49 @@ def admin_company(request):
 
 def is_company_admin(request) -> bool:
     return request.user.is_active and permissions.user_can(request.user, permissions.ADMIN_SITE)
+
+
+class BoundedChangeList(ChangeList):
+    """A date-hierarchy link past year 9999 (``?scheduled_at__year=9999``) is a bad lookup
+    (the admin redirects with ``?e=1``), not an overflow answering 500."""
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except (ValueError, OverflowError) as error:
+            raise IncorrectLookupParameters(error) from error
+
+
+def company_scoped_form(form_class, company):
+    """``form_class`` validating as if ``company`` were one of its fields.
+
+    The company admin never sees the company field (it is filled in for them), and Django
+    skips every unique check and constraint that involves a field the form lacks: a
+    duplicate then reached the database and answered 500. Here the company is set before
+    validation and its checks run; their errors show on top of the form.
+    """
+
+    class CompanyScopedForm(form_class):
+        def _post_clean(self):
+            if self.instance.company_id is None:
+                self.instance.company = company
+            super()._post_clean()
+
+        def _get_validation_exclusions(self):
+            exclusions = super()._get_validation_exclusions()
+            exclusions.discard("company")
+            return exclusions
+
+        def _update_errors(self, errors):
+            if hasattr(errors, "error_dict") and "company" in errors.error_dict:
+                error_dict = dict(errors.error_dict)
+                moved = error_dict.pop("company")
+                error_dict[NON_FIELD_ERRORS] = [*error_dict.get(NON_FIELD_ERRORS, []), *moved]
+                errors = ValidationError(error_dict)
+            super()._update_errors(errors)
+
+    CompanyScopedForm.__name__ = form_class.__name__
+    return CompanyScopedForm
 
 
 class CompanyScopedAdmin(admin.ModelAdmin):
@@ -60,6 +106,15 @@ class CompanyScopedAdmin(admin.ModelAdmin):
         if not request.user.is_superuser and self.company_path == "company":
             excluded.append("company")
         return excluded
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if request.user.is_superuser or self.company_path != "company":
+            return form
+        return company_scoped_form(form, admin_company(request))
+
+    def get_changelist(self, request, **kwargs):
+        return BoundedChangeList
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser and self.company_path == "company" and not change:

@@ -68,8 +68,18 @@ class WorkorderViewSet(
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
+    @extend_schema(parameters=[OpenApiParameter(
+        "Idempotency-Key", str, OpenApiParameter.HEADER,
+        description="The same key with the same body answers the first workorder again "
+                    "(kept 24 h); with another body it is 422 `idempotency_key_reused`.",
+    )])
     def create(self, request, *args, **kwargs):
         self.require(permissions.CREATE)
+        idempotency = _idempotency(request)
+        if idempotency:
+            replayed = services.idempotent_replay(self.company, idempotency)
+            if replayed:
+                return self._created(replayed)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         inputs = serializer.service_inputs()
@@ -77,9 +87,12 @@ class WorkorderViewSet(
         workorder = services.workorder_create(
             company=self.company,
             user=request.user,
-            form_token=request.headers.get("Idempotency-Key") or None,
+            idempotency=idempotency,
             **inputs,
         )
+        return self._created(workorder)
+
+    def _created(self, workorder):
         workorder = selectors.workorder_get(self.company, workorder.pk)
         return Response(self.get_serializer(workorder).data, status=status.HTTP_201_CREATED)
 
@@ -110,6 +123,15 @@ class WorkorderViewSet(
         reason = body.validated_data["reason"]
         services.workorder_cancel(workorder, user=request.user, reason=reason)
         return Response(self.get_serializer(selectors.workorder_get(self.company, pk)).data)
+
+
+def _idempotency(request) -> services.IdempotencyInput | None:
+    key = request.headers.get("Idempotency-Key") or ""
+    if not key:
+        return None
+    data = request.data
+    payload = {k: data.getlist(k) for k in data} if hasattr(data, "getlist") else data
+    return services.IdempotencyInput(key=key, request_hash=services.request_fingerprint(payload))
 
 
 def _parse_date(value, key):

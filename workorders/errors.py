@@ -26,3 +26,9 @@ class StaleVersion(ApplicationError):
 
 class NotAllowed(ApplicationError):
     code = "not_allowed"
+
+
+class IdempotencyKeyReused(ApplicationError):
+    """An Idempotency-Key sent again with a different request body."""
+
+    code = "idempotency_key_reused"

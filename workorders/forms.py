@@ -15,7 +15,23 @@ from django.forms.formsets import BaseFormSet, formset_factory
 
 from workorders.errors import ApplicationError, ValidationFailed
 from workorders.models import Origin, Workorder, WorkorderStatus
-from workorders.services import SCALAR_FIELDS, AssigneeInput, LineItemInput
+from workorders.services import (
+    ADDRESS_MAX_LENGTH,
+    ASSIGNEES_MAX,
+    CANCEL_REASON_MAX_LENGTH,
+    CLIENT_EMAIL_MAX_LENGTH,
+    CLIENT_NAME_MAX_LENGTH,
+    DURATION_MAX,
+    DURATION_MIN,
+    LINE_ITEMS_MAX,
+    NOTES_MAX_LENGTH,
+    PRICE_CENTS_MAX,
+    QUANTITY_MAX,
+    QUANTITY_MIN,
+    SCALAR_FIELDS,
+    AssigneeInput,
+    LineItemInput,
+)
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 DEFAULT_DURATION = 120
@@ -61,15 +77,17 @@ def scheduled_at_field() -> forms.DateTimeField:
 def duration_field() -> forms.IntegerField:
     return forms.IntegerField(
         label="Duration (minutes)",
-        min_value=15,
-        max_value=24 * 60,
+        min_value=DURATION_MIN,
+        max_value=DURATION_MAX,
         initial=DEFAULT_DURATION,
         widget=forms.NumberInput(attrs={"step": 15}),
         error_messages={
             "required": "Enter how long the inspection takes, in minutes.",
             "invalid": "Enter the duration as a whole number of minutes.",
-            "min_value": "Duration must be at least 15 minutes.",
-            "max_value": "Duration must be at most 24 hours (1440 minutes).",
+            "min_value": f"Duration must be at least {DURATION_MIN} minutes.",
+            "max_value": (
+                f"Duration must be at most {DURATION_MAX // 60} hours ({DURATION_MAX} minutes)."
+            ),
         },
     )
 
@@ -118,22 +136,24 @@ class WorkorderForm(forms.Form):
     duration_minutes = duration_field()
     address = forms.CharField(
         label="Property address",
-        max_length=300,
+        max_length=ADDRESS_MAX_LENGTH,
         error_messages={"required": "Enter the property address."},
     )
     client_name = forms.CharField(
         label="Client name",
-        max_length=200,
+        max_length=CLIENT_NAME_MAX_LENGTH,
         error_messages={"required": "Enter the client's name."},
     )
     client_email = forms.EmailField(
         label="Client email",
         required=False,
+        max_length=CLIENT_EMAIL_MAX_LENGTH,
         error_messages={"invalid": "Enter an email address like name@example.com."},
     )
     notes = forms.CharField(
         label="Notes",
         required=False,
+        max_length=NOTES_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
@@ -265,26 +285,26 @@ class LineItemForm(forms.Form):
         label="Price ($)",
         required=False,
         min_value=0,
-        max_digits=9,
+        max_value=cents_to_decimal(PRICE_CENTS_MAX),
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": "auto"}),
         error_messages={
             "invalid": "Enter the price in dollars, for example 450 or 450.00.",
             "min_value": "The price cannot be negative.",
             "max_decimal_places": "Enter the price to the cent at most (two decimals).",
-            "max_digits": "That price is too large.",
+            "max_value": f"The price must be at most {dollars(PRICE_CENTS_MAX)}.",
         },
     )
     quantity = forms.IntegerField(
         label="Quantity",
         required=False,
-        min_value=1,
-        max_value=99,
+        min_value=QUANTITY_MIN,
+        max_value=QUANTITY_MAX,
         initial=1,
         error_messages={
             "invalid": "Enter the quantity as a whole number.",
-            "min_value": "Quantity must be at least 1.",
-            "max_value": "Quantity must be at most 99.",
+            "min_value": f"Quantity must be at least {QUANTITY_MIN}.",
+            "max_value": f"Quantity must be at most {QUANTITY_MAX}.",
         },
     )
 
@@ -328,8 +348,10 @@ class BaseLineItemFormSet(RowFormSet):
         return [form.to_input() for form in self.filled_forms()]
 
 
-def _formset(base, form, extra: int):
-    return formset_factory(form, formset=base, extra=extra, max_num=30, validate_max=True)
+def _formset(base, form, extra: int, max_num: int):
+    """Rows up to ``max_num`` are shown; the service refuses more filled rows than that
+    (blank and removed rows do not count)."""
+    return formset_factory(form, formset=base, extra=extra, max_num=max_num)
 
 
 # -- The whole workorder page: form plus rows ----------------------------------------------
@@ -362,7 +384,9 @@ class WorkorderFormGroup:
         else:
             self.form = WorkorderEditForm(data, initial=workorder_initial(workorder))
 
-        assignee_formset = _formset(BaseAssigneeFormSet, AssigneeForm, 1 if assignments else 2)
+        assignee_formset = _formset(
+            BaseAssigneeFormSet, AssigneeForm, 1 if assignments else 2, ASSIGNEES_MAX
+        )
         primary_index = next((i for i, a in enumerate(assignments) if a.primary), None)
         self.assignees = assignee_formset(
             data,
@@ -371,7 +395,9 @@ class WorkorderFormGroup:
             primary_index=primary_index,
             initial=[{"employee": str(a.employee_id)} for a in assignments],
         )
-        line_item_formset = _formset(BaseLineItemFormSet, LineItemForm, 1 if line_items else 2)
+        line_item_formset = _formset(
+            BaseLineItemFormSet, LineItemForm, 1 if line_items else 2, LINE_ITEMS_MAX
+        )
         self.line_items = line_item_formset(
             data,
             prefix="line_items",
@@ -456,11 +482,11 @@ class RescheduleForm(forms.Form):
 class CancelForm(forms.Form):
     reason = forms.CharField(
         label="Why is it cancelled?",
-        max_length=300,
+        max_length=CANCEL_REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={
             "required": "Enter a reason; it is kept on the workorder.",
-            "max_length": "Keep the reason under 300 characters.",
+            "max_length": f"Keep the reason to {CANCEL_REASON_MAX_LENGTH} characters.",
         },
     )
 

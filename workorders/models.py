@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Company(models.Model):
@@ -63,6 +64,9 @@ class Employee(CompanyOwned):
                 fields=["company", "spectora_inspector_id"],
                 condition=Q(spectora_inspector_id__isnull=False),
                 name="employee_unique_spectora_inspector",
+                violation_error_message=(
+                    "Another employee is already linked to this Spectora inspector."
+                ),
             )
         ]
 
@@ -161,6 +165,25 @@ class Workorder(CompanyOwned):
     @property
     def is_spectora_origin(self) -> bool:
         return self.origin == Origin.SPECTORA
+
+
+class IdempotencyKey(CompanyOwned):
+    """An API create's ``Idempotency-Key``: the body it came with (a SHA-256) and the
+    workorder it made. Kept 24 hours (``services.IDEMPOTENCY_KEY_TTL``)."""
+
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    workorder = models.ForeignKey(Workorder, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "key"], name="idempotency_key_unique"),
+        ]
+        indexes = [models.Index(fields=["company", "created_at"], name="idempotency_key_age")]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class Assignment(models.Model):

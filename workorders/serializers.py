@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from workorders import services
 from workorders.models import Employee, ReportType, Service, Workorder
 from workorders.services import AssigneeInput, LineItemInput
 
@@ -24,8 +25,36 @@ class AssigneeSerializer(serializers.Serializer):
 
 class LineItemSerializer(serializers.Serializer):
     service = CompanyPrimaryKeyField(queryset=Service.objects.all())
-    price_cents = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    quantity = serializers.IntegerField(min_value=1, default=1)
+    price_cents = serializers.IntegerField(
+        min_value=0, max_value=services.PRICE_CENTS_MAX, required=False, allow_null=True
+    )
+    quantity = serializers.IntegerField(
+        min_value=services.QUANTITY_MIN, max_value=services.QUANTITY_MAX, default=1
+    )
+
+
+class ScheduledAtField(serializers.DateTimeField):
+    """A date past year 9999 once in UTC (9999-12-31T23:59 in New York) is refused as out of
+    the services' window instead of overflowing (500)."""
+
+    def to_internal_value(self, value):
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            raise serializers.ValidationError(services.SCHEDULED_WINDOW_MESSAGE) from None
+
+
+class RowsField(serializers.ListField):
+    """Rows of a nested serializer, as a ListField so the schema carries ``maxItems``."""
+
+    def to_internal_value(self, data):
+        # Count first: 5,000 rows are refused before 5,000 lookups, not after.
+        if self.max_length is not None and isinstance(data, list) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+    def to_representation(self, data):
+        return super().to_representation(data.all() if hasattr(data, "all") else data)
 
 
 class SpectoraStateSerializer(serializers.Serializer):
@@ -55,8 +84,13 @@ def spectora_state(workorder: Workorder) -> dict:
 
 
 class WorkorderSerializer(serializers.ModelSerializer):
-    assignees = AssigneeSerializer(many=True, required=False)
-    line_items = LineItemSerializer(many=True, required=False)
+    scheduled_at = ScheduledAtField()
+    assignees = RowsField(
+        child=AssigneeSerializer(), required=False, max_length=services.ASSIGNEES_MAX
+    )
+    line_items = RowsField(
+        child=LineItemSerializer(), required=False, max_length=services.LINE_ITEMS_MAX
+    )
     spectora = serializers.SerializerMethodField()
     version = serializers.IntegerField(required=False)
 
@@ -70,6 +104,16 @@ class WorkorderSerializer(serializers.ModelSerializer):
         read_only_fields = [
             "id", "number", "status", "origin", "cancel_reason", "created_at", "updated_at",
         ]
+        # The services' bounds, so the OpenAPI schema (and its fuzzer) knows them too.
+        extra_kwargs = {
+            "duration_minutes": {
+                "min_value": services.DURATION_MIN, "max_value": services.DURATION_MAX,
+            },
+            "address": {"max_length": services.ADDRESS_MAX_LENGTH},
+            "client_name": {"max_length": services.CLIENT_NAME_MAX_LENGTH},
+            "client_email": {"max_length": services.CLIENT_EMAIL_MAX_LENGTH},
+            "notes": {"max_length": services.NOTES_MAX_LENGTH},
+        }
 
     @extend_schema_field(SpectoraStateSerializer)
     def get_spectora(self, workorder: Workorder) -> dict:
@@ -105,7 +149,7 @@ class WorkorderSerializer(serializers.ModelSerializer):
 
 
 class CancelSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=300)
+    reason = serializers.CharField(max_length=services.CANCEL_REASON_MAX_LENGTH)
 
 
 class EmployeeSerializer(serializers.ModelSerializer):

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from workorders import integrations
-from workorders.errors import NotAllowed, StaleVersion, ValidationFailed
+from workorders.errors import IdempotencyKeyReused, NotAllowed, StaleVersion, ValidationFailed
 from workorders.models import (
     ActivityEvent,
     Assignment,
     Company,
     Employee,
+    IdempotencyKey,
     LineItem,
     Origin,
     Service,
     Workorder,
     WorkorderStatus,
 )
+
+# -- The one set of bounds. Forms and serializers import these; none has limits of its own.
+DURATION_MIN, DURATION_MAX = 15, 24 * 60  # minutes
+QUANTITY_MIN, QUANTITY_MAX = 1, 99
+PRICE_CENTS_MAX = 9_999_999  # $99,999.99
+LINE_ITEMS_MAX = 30
+ASSIGNEES_MAX = 10
+NOTES_MAX_LENGTH = 5000
+ADDRESS_MAX_LENGTH = Workorder._meta.get_field("address").max_length
+CLIENT_NAME_MAX_LENGTH = Workorder._meta.get_field("client_name").max_length
+CLIENT_EMAIL_MAX_LENGTH = Workorder._meta.get_field("client_email").max_length
+CANCEL_REASON_MAX_LENGTH = Workorder._meta.get_field("cancel_reason").max_length
+# Local dates (the site's time zone) an inspection may be scheduled on, both included.
+SCHEDULED_FIRST_DAY = date(2000, 1, 1)
+SCHEDULED_LAST_DAY = date(2100, 12, 31)
+# API creates: an Idempotency-Key is at most this long and is remembered this long.
+IDEMPOTENCY_KEY_MAX_LENGTH = IdempotencyKey._meta.get_field("key").max_length
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
 SCALAR_FIELDS = (
     "scheduled_at",
@@ -59,6 +83,11 @@ def _actor_name(user) -> str:
 
 
 def _validate_assignees(company: Company, assignees: list[AssigneeInput]) -> list[AssigneeInput]:
+    if len(assignees) > ASSIGNEES_MAX:
+        raise ValidationFailed(
+            "Check the inspectors.",
+            fields={"assignees": [f"Assign at most {ASSIGNEES_MAX} inspectors."]},
+        )
     errors = []
     seen = set()
     for item in assignees:
@@ -79,30 +108,100 @@ def _validate_assignees(company: Company, assignees: list[AssigneeInput]) -> lis
 
 
 def _validate_line_items(company: Company, line_items: list[LineItemInput]) -> None:
+    if len(line_items) > LINE_ITEMS_MAX:
+        raise ValidationFailed(
+            "Check the services.",
+            fields={"line_items": [f"List at most {LINE_ITEMS_MAX} services."]},
+        )
     errors = []
     for item in line_items:
         if item.service.company_id != company.id:
             errors.append("That service is not in your company.")
-        if item.quantity is None or item.quantity < 1:
-            errors.append(f"{item.service.name}: quantity must be at least 1.")
-        if item.price_cents is not None and item.price_cents < 0:
-            errors.append(f"{item.service.name}: price cannot be negative.")
+        if not _int_between(item.quantity, QUANTITY_MIN, QUANTITY_MAX):
+            errors.append(
+                f"{item.service.name}: quantity must be between {QUANTITY_MIN} and {QUANTITY_MAX}."
+            )
+        price = item.service.price_cents if item.price_cents is None else item.price_cents
+        if not _int_between(price, 0, PRICE_CENTS_MAX):
+            errors.append(
+                f"{item.service.name}: price must be between $0.00 and "
+                f"${PRICE_CENTS_MAX / 100:,.2f}."
+            )
     if errors:
         raise ValidationFailed("Check the services.", fields={"line_items": errors})
 
 
+def _int_between(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _text_error(values: dict, key: str, max_length: int, label: str, *, required: bool):
+    if key not in values:
+        return None
+    value = values[key]
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return f"Enter the {label} as text."
+    if required and not value.strip():
+        return f"Enter the {label}."
+    if len(value) > max_length:
+        return f"Keep the {label} to {max_length:,} characters or fewer."
+    return None
+
+
+SCHEDULED_WINDOW_MESSAGE = (
+    f"Schedule the inspection between {SCHEDULED_FIRST_DAY:%Y-%m-%d} and "
+    f"{SCHEDULED_LAST_DAY:%Y-%m-%d}."
+)
+
+
+def scheduled_window() -> tuple[datetime, datetime]:
+    """The first and the last allowed instant, in the site's time zone."""
+    site = timezone.get_default_timezone()
+    first = datetime.combine(SCHEDULED_FIRST_DAY, datetime.min.time(), tzinfo=site)
+    last = datetime.combine(SCHEDULED_LAST_DAY, datetime.max.time(), tzinfo=site)
+    return first, last
+
+
+def _scheduled_at_error(value) -> str | None:
+    if not isinstance(value, datetime):
+        return "Enter the date and time of the inspection."
+    if timezone.is_naive(value):
+        return "Enter the date and time with its time zone."
+    first, last = scheduled_window()
+    if not first <= value <= last:
+        return SCHEDULED_WINDOW_MESSAGE
+    return None
+
+
 def _validate_scalars(values: dict) -> None:
+    """Every scalar a workorder write may carry, against the bounds above."""
     errors: dict[str, list[str]] = {}
-    if "address" in values and not (values["address"] or "").strip():
-        errors["address"] = ["Enter the property address."]
-    if "client_name" in values and not (values["client_name"] or "").strip():
-        errors["client_name"] = ["Enter the client's name."]
-    if "duration_minutes" in values:
-        duration = values["duration_minutes"]
-        if duration is None or not 15 <= duration <= 24 * 60:
-            errors["duration_minutes"] = ["Duration must be between 15 minutes and 24 hours."]
-    if "scheduled_at" in values and not isinstance(values["scheduled_at"], datetime):
-        errors["scheduled_at"] = ["Enter the date and time of the inspection."]
+    for key, max_length, label, required in (
+        ("address", ADDRESS_MAX_LENGTH, "property address", True),
+        ("client_name", CLIENT_NAME_MAX_LENGTH, "client's name", True),
+        ("client_email", CLIENT_EMAIL_MAX_LENGTH, "client's email", False),
+        ("notes", NOTES_MAX_LENGTH, "notes", False),
+    ):
+        message = _text_error(values, key, max_length, label, required=required)
+        if message:
+            errors[key] = [message]
+    if values.get("client_email") and "client_email" not in errors:
+        try:
+            validate_email(values["client_email"])
+        except ValidationError:
+            errors["client_email"] = ["Enter an email address like name@example.com."]
+    if "duration_minutes" in values and not _int_between(
+        values["duration_minutes"], DURATION_MIN, DURATION_MAX
+    ):
+        errors["duration_minutes"] = [
+            f"Duration must be between {DURATION_MIN} minutes and {DURATION_MAX // 60} hours."
+        ]
+    if "scheduled_at" in values:
+        message = _scheduled_at_error(values["scheduled_at"])
+        if message:
+            errors["scheduled_at"] = [message]
     if errors:
         raise ValidationFailed("Some fields need attention.", fields=errors)
 
@@ -161,6 +260,73 @@ def next_workorder_number(company: Company) -> int:
     return Company.objects.values_list("last_workorder_number", flat=True).get(pk=company.pk)
 
 
+@dataclass(frozen=True)
+class IdempotencyInput:
+    """An API create's ``Idempotency-Key`` and the fingerprint of the body it came with."""
+
+    key: str
+    request_hash: str
+
+
+def request_fingerprint(payload) -> str:
+    """SHA-256 of the request's data, independent of key order and whitespace."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_idempotency_key(key: str) -> None:
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ValidationFailed(
+            "The Idempotency-Key header is too long.",
+            fields={"Idempotency-Key": [
+                f"Use at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."
+            ]},
+        )
+
+
+def idempotent_replay(company: Company, idempotency: IdempotencyInput) -> Workorder | None:
+    """The workorder a live key already made, or None. A key too long is refused
+    (``ValidationFailed``), and so is a live key sent with another body
+    (``IdempotencyKeyReused``)."""
+    _check_idempotency_key(idempotency.key)
+    row = (
+        IdempotencyKey.objects.filter(
+            company=company,
+            key=idempotency.key,
+            created_at__gte=timezone.now() - IDEMPOTENCY_KEY_TTL,
+        )
+        .select_related("workorder")
+        .first()
+    )
+    if row is None:
+        return None
+    if not hmac.compare_digest(row.request_hash, idempotency.request_hash):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request body. "
+            "Use a new key for a new workorder."
+        )
+    return row.workorder
+
+
+def _remember_idempotency_key(company, workorder, idempotency: IdempotencyInput) -> None:
+    """Keep the key for 24 h; an expired key of this company is forgotten (and may be reused)."""
+    IdempotencyKey.objects.filter(
+        company=company, created_at__lt=timezone.now() - IDEMPOTENCY_KEY_TTL
+    ).delete()
+    IdempotencyKey.objects.create(
+        company=company, key=idempotency.key, request_hash=idempotency.request_hash,
+        workorder=workorder,
+    )
+
+
+def _replay(company, form_token, idempotency) -> Workorder | None:
+    if idempotency:
+        return idempotent_replay(company, idempotency)
+    if form_token:
+        return Workorder.objects.filter(company=company, form_token=form_token).first()
+    return None
+
+
 def workorder_create(
     *,
     company: Company,
@@ -169,14 +335,16 @@ def workorder_create(
     assignees: list[AssigneeInput] = (),
     line_items: list[LineItemInput] = (),
     form_token: str | None = None,
+    idempotency: IdempotencyInput | None = None,
     origin: str = Origin.ATTIK,
     status: str = WorkorderStatus.UNCONFIRMED,
 ) -> Workorder:
-    """Book a workorder. A repeated ``form_token`` returns the first one instead of a twin."""
-    if form_token:
-        existing = Workorder.objects.filter(company=company, form_token=form_token).first()
-        if existing:
-            return existing
+    """Book a workorder. A repeated ``form_token`` (the create form) or ``idempotency`` key
+    (the API) returns the first one instead of a twin; the key with another body is refused
+    with ``IdempotencyKeyReused``."""
+    existing = _replay(company, form_token, idempotency)
+    if existing:
+        return existing
     missing = [f for f in ("scheduled_at", "address", "client_name") if not values.get(f)]
     if missing:
         raise ValidationFailed(
@@ -197,6 +365,8 @@ def workorder_create(
                 form_token=form_token or None,
                 **{k: values[k] for k in SCALAR_FIELDS if k in values},
             )
+            if idempotency:
+                _remember_idempotency_key(company, workorder, idempotency)
             _replace_children(workorder, assignees, line_items)
             activity_record(
                 company, workorder, user, "created",
@@ -204,10 +374,10 @@ def workorder_create(
             )
             integrations.announce(integrations.CREATED, workorder, user=user)
     except IntegrityError:
-        if form_token:
-            existing = Workorder.objects.filter(company=company, form_token=form_token).first()
-            if existing:
-                return existing
+        # A concurrent request with the same token or key won the race.
+        existing = _replay(company, form_token, idempotency)
+        if existing:
+            return existing
         raise
     return workorder
 
@@ -335,6 +505,11 @@ def workorder_cancel(workorder: Workorder, *, user, reason: str) -> Workorder:
         raise ValidationFailed(
             "Say why the workorder is cancelled.", fields={"reason": ["Enter a reason."]}
         )
+    if len(reason) > CANCEL_REASON_MAX_LENGTH:
+        raise ValidationFailed(
+            "The reason is too long.",
+            fields={"reason": [f"Keep the reason to {CANCEL_REASON_MAX_LENGTH} characters."]},
+        )
     if workorder.is_cancelled:
         return workorder
     if workorder.is_spectora_origin:
@@ -344,7 +519,7 @@ def workorder_cancel(workorder: Workorder, *, user, reason: str) -> Workorder:
             status=WorkorderStatus.CANCELLED
         ).update(
             status=WorkorderStatus.CANCELLED,
-            cancel_reason=reason[:300],
+            cancel_reason=reason,
             version=F("version") + 1,
             updated_at=timezone.now(),
         )
