@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from drf_spectacular.types import OpenApiTypes
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -12,9 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from workorders import permissions, selectors, services
-from workorders.errors import ValidationFailed
-from workorders.models import Employee, Origin, ReportType, Service, Workorder, WorkorderStatus
+from workorders import filters, permissions, selectors, services
+from workorders.models import Employee, ReportType, Service, Workorder
 from workorders.serializers import (
     CancelSerializer,
     EmployeeSerializer,
@@ -51,13 +48,13 @@ class CompanyScopedMixin:
             raise PermissionDenied("Your role does not allow this.")
 
 
-list_filters = [
-    OpenApiParameter("search", str, description="Number, address or client name"),
-    OpenApiParameter("status", str, enum=WorkorderStatus.values),
-    OpenApiParameter("origin", str, enum=Origin.values),
-    OpenApiParameter("date_from", OpenApiTypes.DATE),
-    OpenApiParameter("date_to", OpenApiTypes.DATE),
-    OpenApiParameter("inspector", int, description="Employee id"),
+# The filters are read from the FilterSet; these say what it cannot (choices set per company).
+list_parameters = [
+    OpenApiParameter(
+        "search", str,
+        description="Number, address, client name or email, inspector name or service name",
+    ),
+    OpenApiParameter("inspector", int, description="Employee id (one of your company's)"),
 ]
 
 
@@ -74,26 +71,16 @@ class WorkorderViewSet(
     queryset = Workorder.objects.none()  # for the schema; get_queryset scopes to the company
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def get_queryset(self):
-        params = self.request.query_params
-        filters = {k: params.get(k, "") for k in ("search", "status", "origin")}
-        for key in ("date_from", "date_to"):
-            filters[key] = _parse_date(params.get(key), key)
-        inspector = params.get("inspector")
-        if inspector:
-            if not inspector.isdigit():
-                raise ValidationFailed(
-                    "inspector must be an id.", fields={"inspector": ["Enter an id."]}
-                )
-            filters["inspector"] = int(inspector)
-        for key, choices in (("status", WorkorderStatus.values), ("origin", Origin.values)):
-            if filters[key] and filters[key] not in choices:
-                raise ValidationFailed(
-                    f"Unknown {key}.", fields={key: [f"Choose one of: {', '.join(choices)}."]}
-                )
-        return selectors.workorder_list(self.company, **filters)
+    filter_backends = [DjangoFilterBackend]
 
-    @extend_schema(parameters=list_filters)
+    @property
+    def filterset_class(self):
+        return filters.workorder_filterset()
+
+    def get_queryset(self):
+        return selectors.workorder_list(self.company)
+
+    @extend_schema(parameters=list_parameters)
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -139,17 +126,6 @@ class WorkorderViewSet(
         reason = body.validated_data["reason"]
         services.workorder_cancel(workorder, user=request.user, reason=reason)
         return Response(self.get_serializer(selectors.workorder_get(self.company, pk)).data)
-
-
-def _parse_date(value, key):
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(
-            f"{key} must be a date.", fields={key: ["Use the format YYYY-MM-DD."]}
-        ) from None
 
 
 class CatalogueViewSet(CompanyScopedMixin, viewsets.ReadOnlyModelViewSet):
