@@ -171,7 +171,7 @@ class WorkorderFilter(django_filters.FilterSet):
     # -- filtering
 
     def filter_search(self, queryset, name, value):
-        condition = selectors.search_condition(value)
+        condition = selectors.search_condition(value, self.company)
         return queryset if condition is None else queryset.filter(condition)
 
     def filter_date_from(self, queryset, name, value):
