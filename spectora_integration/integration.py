@@ -3,11 +3,13 @@
 The office announces what happened to a workorder; this decides what Spectora
 must do about it (through the sync queue) and what the office's pages show of
 Spectora: the Actions menu entries, the Integrations tab, the dashboard's
-health. Every rule about whether a sync may run comes from ``sync.eligibility``.
+health, the workorder list's filter by sync state. Every rule about whether a sync
+may run comes from ``sync.eligibility``.
 """
 
 from __future__ import annotations
 
+import django_filters
 from django.contrib import messages
 
 from spectora_integration.models import RunKind, SpectoraLink, SyncState, Trigger
@@ -86,6 +88,20 @@ class SpectoraIntegration(integrations.Integration):
         if not permissions.user_can(user, permissions.RETRY_SYNCS):
             return {}
         return {"nav_problem_count": selectors.problem_count(company)}
+
+    def list_filters(self) -> dict:
+        return {
+            "spectora_sync": django_filters.ChoiceFilter(
+                label="Spectora sync",
+                choices=selectors.SYNC_FILTER_CHOICES,
+                empty_label="Any sync state",
+                method=_filter_by_sync_state,
+            )
+        }
+
+
+def _filter_by_sync_state(workorders, name: str, value: str):
+    return selectors.workorders_in_sync_state(workorders, value)
 
 
 # ---------------------------------------------------------------- what an event means

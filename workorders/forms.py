@@ -14,7 +14,7 @@ from django import forms
 from django.forms.formsets import BaseFormSet, formset_factory
 
 from workorders.errors import ApplicationError, ValidationFailed
-from workorders.models import Origin, Workorder, WorkorderStatus
+from workorders.models import Workorder
 from workorders.services import (
     ADDRESS_MAX_LENGTH,
     ASSIGNEES_MAX,
@@ -495,64 +495,3 @@ class CancelForm(forms.Form):
         if not value:
             raise forms.ValidationError("Enter a reason; it is kept on the workorder.")
         return value
-
-
-class WorkorderFilterForm(forms.Form):
-    """The list's search and filters. Invalid values are reported and left out of the query."""
-
-    q = forms.CharField(
-        label="Search",
-        required=False,
-        max_length=200,
-        widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "1042, WO-1042, address or client"}
-        ),
-    )
-    status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *WorkorderStatus.choices]
-    )
-    origin = forms.ChoiceField(
-        label="Origin", required=False, choices=[("", "Any origin"), *Origin.choices]
-    )
-    date_from = forms.DateField(
-        label="From",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter a date like 2025-05-14."},
-    )
-    date_to = forms.DateField(
-        label="To",
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": "Enter a date like 2025-05-14."},
-    )
-    inspector = forms.TypedChoiceField(label="Inspector", required=False, coerce=int)
-
-    def __init__(self, *args, employees=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["inspector"].choices = [("", "Any inspector")] + [
-            (str(e.pk), e.name) for e in employees
-        ]
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and end < start:
-            self.add_error("date_to", "The end date is before the start date.")
-        return data
-
-    def criteria(self) -> dict:
-        """Keyword arguments for ``selectors.workorder_list``, valid filters only."""
-        if not self.is_bound:
-            return {}
-        self.is_valid()
-        data = self.cleaned_data
-        criteria = {
-            "search": data.get("q") or "",
-            "status": data.get("status") or "",
-            "origin": data.get("origin") or "",
-            "date_from": data.get("date_from"),
-            "date_to": data.get("date_to"),
-            "inspector": data.get("inspector") or None,
-        }
-        return {key: value for key, value in criteria.items() if value}

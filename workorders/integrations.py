@@ -3,7 +3,8 @@
 ``workorders`` imports no integration. It announces what happened to a
 workorder (``announce``: created, changed, confirmed, cancelled) and asks the
 integrations that joined what they add to its pages: entries of the Actions
-menu, context for the workorder page and the dashboard, and admin actions.
+menu, context for the workorder page and the dashboard, filters for the
+workorder list (page and API), and admin actions.
 An integration joins once, in its ``AppConfig.ready``, with ``register``.
 
 Announcements run inside the service's transaction, so an integration that
@@ -62,6 +63,17 @@ class Integration:
         """Context for the top bar on every page (keep it to one cheap query)."""
         return {}
 
+    def list_filters(self) -> dict:
+        """Extra filters for the workorder list, by query parameter name.
+
+        Each value is a django-filter ``Filter`` (typically a ``ChoiceFilter`` with a
+        ``method`` callable ``(workorders, name, value) -> workorders``); it filters a
+        Workorder queryset with conditions on the integration's own tables. The list
+        page shows each as a select and the API accepts it, validated like the
+        office's own filters. Return new instances on every call.
+        """
+        return {}
+
 
 _registry: dict[str, Integration] = {}
 
@@ -111,6 +123,17 @@ def nav_context(user, company) -> dict:
     for integration in integrations():
         context.update(integration.nav_context(user, company))
     return context
+
+
+def list_filters() -> dict:
+    """Every integration's extra list filters; a name two integrations use is an error."""
+    filters: dict = {}
+    for integration in integrations():
+        for name, list_filter in integration.list_filters().items():
+            if name in filters:
+                raise ValueError(f"Two integrations offer the list filter {name!r}.")
+            filters[name] = list_filter
+    return filters
 
 
 def admin_actions() -> list:

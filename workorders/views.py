@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
-from workorders import integrations, permissions, selectors, services
+from workorders import filters, integrations, permissions, selectors, services
 from workorders.access import (
     htmx_target,
     member_required,
@@ -25,7 +25,6 @@ from workorders.errors import ApplicationError, NotAllowed, ValidationFailed
 from workorders.forms import (
     CancelForm,
     RescheduleForm,
-    WorkorderFilterForm,
     WorkorderFormGroup,
     apply_service_error,
     dollars,
@@ -66,19 +65,22 @@ def dashboard(request):
 @member_required
 def workorder_list(request):
     company = permissions.company_of(request.user)
-    employees = list(selectors.employee_list(company))
-    filters = WorkorderFilterForm(request.GET or None, employees=employees)
-    criteria = filters.criteria()
-    page_obj = Paginator(selectors.workorder_list(company, **criteria), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    filterset = filters.workorder_filterset()(
+        filters.page_data(request.GET),
+        queryset=selectors.workorder_list(company),
+        request=request,
+        company=company,
     )
+    page_obj = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page_obj.object_list)
     has_any = bool(rows) or selectors.workorder_list(company).exists()
     context = {
-        "filters": filters,
+        "filters": filterset.form,
+        "ordering": filterset.current_ordering,
+        "sort": filterset.sort_columns(),
         "page_obj": page_obj,
         "workorders": rows,
-        "is_filtered": bool(criteria),
+        "is_filtered": filterset.is_filtered,
         "has_any": has_any,
         "can_create": permissions.user_can(request.user, permissions.CREATE),
     }

@@ -10,7 +10,14 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from spectora_integration.models import RunState, SpectoraConnection, SyncRun, Trigger
+from spectora_integration.models import (
+    RunKind,
+    RunState,
+    SpectoraConnection,
+    SyncRun,
+    SyncState,
+    Trigger,
+)
 
 
 def sync_run_list(company, *, state: str = "", include_dismissed: bool = True) -> QuerySet[SyncRun]:
@@ -178,3 +185,58 @@ def link_of(workorder):
         return workorder.spectora_link
     except ObjectDoesNotExist:
         return None
+
+
+# ---------------------------------------------------------------- the workorder list
+
+RETRYING = "retrying"
+# What the office's list filters by (``?spectora_sync=``): the link's sync_state, with
+# "queued" split in two so a person can find the syncs that already failed once.
+SYNC_FILTER_CHOICES = [
+    (SyncState.NEVER, "Never"),
+    (SyncState.QUEUED, "Queued"),
+    (RETRYING, "Retrying"),
+    (SyncState.SYNCING, "Syncing"),
+    (SyncState.SYNCED, "Synced"),
+    (SyncState.FAILED, "Failed"),
+    (SyncState.SKIPPED, "Skipped"),
+]
+
+
+def _waits_for_a_retry() -> Exists:
+    """A sync run of the workorder is queued after at least one attempt: an attempt
+    failed with a temporary error (or its worker died) and the run waits for its next
+    automatic attempt. A wait for the rate limit gives its attempt back, so it is not
+    a retry; a failed run that a person syncs again is a new run (attempts 0)."""
+    return Exists(
+        SyncRun.objects.filter(
+            workorder=OuterRef("pk"),
+            kind=RunKind.SYNC,
+            state=RunState.QUEUED,
+            attempts__gt=0,
+        )
+    )
+
+
+def workorders_in_sync_state(workorders: QuerySet, state: str) -> QuerySet:
+    """The workorders whose Spectora sync is in ``state`` (one of SYNC_FILTER_CHOICES).
+
+    - never: no SpectoraLink yet, or its sync_state is "never";
+    - retrying: sync_state "queued" and a run waits for a retry (``_waits_for_a_retry``);
+    - queued: sync_state "queued" and no run waits for a retry;
+    - syncing, synced, failed, skipped: that sync_state.
+
+    So every workorder is in exactly one of them. Conditions are on the one-to-one link
+    and an EXISTS over the runs: one row per workorder, no DISTINCT.
+    """
+    if state == SyncState.NEVER:
+        return workorders.filter(
+            Q(spectora_link__isnull=True) | Q(spectora_link__sync_state=SyncState.NEVER)
+        )
+    if state == RETRYING:
+        return workorders.filter(_waits_for_a_retry(), spectora_link__sync_state=SyncState.QUEUED)
+    if state == SyncState.QUEUED:
+        return workorders.filter(~_waits_for_a_retry(), spectora_link__sync_state=SyncState.QUEUED)
+    if state in SyncState.values:
+        return workorders.filter(spectora_link__sync_state=state)
+    raise ValueError(f"Unknown sync state {state!r}.")

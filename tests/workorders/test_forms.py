@@ -1,6 +1,6 @@
 """The office forms on their own: parsing, row sets and where service errors land."""
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -17,7 +17,6 @@ from workorders.errors import NotAllowed, StaleVersion, ValidationFailed
 from workorders.forms import (
     CancelForm,
     RescheduleForm,
-    WorkorderFilterForm,
     WorkorderFormGroup,
     apply_service_error,
     dollars,
@@ -222,36 +221,3 @@ def test_a_field_refusal_lands_on_its_field():
     apply_service_error(form, ValidationFailed("No.", fields={"reason": ["Enter a reason."]}))
 
     assert form.errors["reason"] == ["Enter a reason."]
-
-
-def test_the_filter_form_turns_valid_filters_into_selector_criteria(company):
-    employee = EmployeeFactory(company=company)
-    form = WorkorderFilterForm(
-        {
-            "q": " WO-1042 ",
-            "status": "confirmed",
-            "origin": "",
-            "date_from": "2030-01-01",
-            "date_to": "2030-01-31",
-            "inspector": str(employee.pk),
-        },
-        employees=[employee],
-    )
-
-    assert form.criteria() == {
-        "search": "WO-1042",
-        "status": "confirmed",
-        "date_from": date(2030, 1, 1),
-        "date_to": date(2030, 1, 31),
-        "inspector": employee.pk,
-    }
-
-
-def test_the_filter_form_drops_what_it_cannot_use(company):
-    form = WorkorderFilterForm(
-        {"status": "bogus", "date_from": "2030-02-01", "date_to": "2030-01-01", "inspector": "999"},
-        employees=[],
-    )
-
-    assert form.criteria() == {"date_from": date(2030, 2, 1)}
-    assert form.errors["date_to"] == ["The end date is before the start date."]
