@@ -450,7 +450,7 @@ def pages_under_load(args, rng: random.Random) -> dict:
 
     from spectora_integration import services
     from spectora_integration.models import RunState, SyncRun
-    from spectora_integration.sandbox import start_sandbox
+    from spectora_sandbox import start_sandbox
     from tests.factories import CompanyFactory
     from tests.spectora_fixtures import connect_company
     from tests.worker import WorkerProcess, unique_queue

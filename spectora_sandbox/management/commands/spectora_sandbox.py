@@ -8,8 +8,8 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
-from spectora_integration.sandbox import SandboxServer
-from spectora_integration.sandbox.webhooks import decode_secret
+from spectora_sandbox import SandboxServer
+from spectora_sandbox.webhooks import decode_secret
 
 
 class Command(BaseCommand):
@@ -17,6 +17,11 @@ class Command(BaseCommand):
         "Run the Spectora sandbox: an in-memory stand-in for the Spectora API "
         "(API key sandbox-key) with control endpoints under /_sandbox/."
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Set by SIGINT/SIGTERM, or by whoever runs the command in a thread.
+        self.stop_requested = threading.Event()
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8100, help="port (default 8100)")
@@ -58,10 +63,8 @@ class Command(BaseCommand):
                 f"cannot listen on {options['host']}:{options['port']}: {exc}"
             ) from None
 
-        done = threading.Event()
-
         def stop(signum, frame):
-            done.set()
+            self.stop_requested.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             # Outside the main thread signals can't be set; Ctrl-C still raises below.
@@ -81,7 +84,7 @@ class Command(BaseCommand):
         out.write("Press Ctrl-C to stop.")
         out.flush()
         try:
-            while not done.wait(0.5):
+            while not self.stop_requested.wait(0.5):
                 pass
         except KeyboardInterrupt:
             pass

@@ -81,7 +81,11 @@ def start_sandbox(
 ) -> RunningSandbox:
     """Bind (port 0 = any free port), serve from a daemon thread, return at once."""
     server = SandboxServer(
-        host, port, webhook_url=webhook_url, webhook_secret=webhook_secret, verbose=verbose
+        host,
+        port,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        verbose=verbose,
     )
     thread = threading.Thread(
         target=server.serve_forever,
