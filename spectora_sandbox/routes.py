@@ -92,7 +92,7 @@ class StoredResponse:
     status: int
     body: Any
     headers: dict[str, str]
-    stored_at: float
+    stored_at: float  # wall clock, so a stored answer keeps its age across restarts
 
 
 def storable(status: int) -> bool:
@@ -105,6 +105,7 @@ class IdempotencyStore:
 
     def __init__(self) -> None:
         self.entries: dict[str, StoredResponse] = {}
+        self.version = 0  # bumped on every change; tells the state file when to save
 
     def get(self, key: str) -> StoredResponse | None:
         stored = self.entries.get(key)
@@ -119,9 +120,38 @@ class IdempotencyStore:
         self.entries[key] = StoredResponse(
             method, path, resp.status, resp.body, dict(resp.headers), time.time()
         )
+        self.version += 1
 
     def clear(self) -> None:
         self.entries.clear()
+        self.version += 1
+
+    def snapshot(self) -> list[dict]:
+        now = time.time()
+        return [
+            {"key": key, **vars(stored)}
+            for key, stored in self.entries.items()
+            if now - stored.stored_at <= IDEMPOTENCY_TTL_SECONDS
+        ]
+
+    def restore(self, rows: list[dict]) -> None:
+        """Load a `snapshot()`; ValueError when malformed."""
+        try:
+            entries = {
+                str(row["key"]): StoredResponse(
+                    row["method"],
+                    row["path"],
+                    int(row["status"]),
+                    row["body"],
+                    dict(row["headers"]),
+                    float(row["stored_at"]),
+                )
+                for row in rows
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad idempotency entry ({type(exc).__name__}: {exc})") from None
+        self.entries = entries
+        self.version += 1
 
 
 # --------------------------------------------------------------------------- one call

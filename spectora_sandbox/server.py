@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import re
 import socket
 import socketserver
@@ -212,8 +213,10 @@ class SandboxServer(ThreadingHTTPServer):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         api_key: str = API_KEY,
+        state_file: str | os.PathLike[str] | None = None,
         verbose: bool = False,
     ) -> None:
+        """Bind and get ready; OSError when the port is taken, ValueError for a bad state file."""
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.verbose = verbose
@@ -222,7 +225,11 @@ class SandboxServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         self.webhooks = WebhookDispatcher(url=webhook_url, secret=webhook_secret)
         super().__init__((host, port), SandboxRequestHandler)
-        self.state = SandboxState(api_key=api_key, base_url=self.url)
+        try:
+            self.state = SandboxState(api_key=api_key, base_url=self.url, state_file=state_file)
+        except BaseException:
+            self.server_close()
+            raise
         self.state.event_sink = self.webhooks.send
 
     def server_bind(self) -> None:

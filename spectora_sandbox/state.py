@@ -1,4 +1,4 @@
-"""The sandbox's Spectora company behind one lock.
+"""The sandbox's Spectora company behind one lock, and the file that keeps it across restarts.
 
 `SandboxState` ties the parts together: the rows (`store.Store`), the `/v2/` API
 (`routes`), what a person does in Spectora (`person`), the fault knobs
@@ -8,11 +8,14 @@ returns a `Response`; the control operations behind `/_sandbox/` take parsed
 JSON and raise `ApiError`.
 
 One re-entrant lock guards everything, so each call sees and leaves a consistent
-state. Standard library only.
+state. With a state file, every call that changed the rows saves them (atomically)
+before it answers, so an id the sandbox has handed out is on disk before anyone
+can hold it, and a restart never hands it out again. Standard library only.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +25,7 @@ from . import person, rendering
 from .faults import Faults, RateLimit, SyncLocks, parse_lock
 from .responses import Response
 from .routes import API_KEY, IdempotencyStore, answer_api, new_request_log
-from .store import Inspection, Store
+from .store import Inspection, StateFile, Store
 
 __all__ = ["API_KEY", "SandboxState"]
 
@@ -35,7 +38,9 @@ class SandboxState:
         *,
         api_key: str = API_KEY,
         base_url: str = "http://127.0.0.1:8100",
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
+        """Start empty, or from `state_file` when it exists (ValueError when unreadable)."""
         self.lock = threading.RLock()
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
@@ -44,22 +49,48 @@ class SandboxState:
         self.event_sink: Callable[[str, str, str], None] | None = None
         self.store = Store()
         self.idempotency = IdempotencyStore()
+        self.state_file = StateFile(state_file) if state_file is not None else None
+        self._saved_mark: tuple[int, int] | None = None
         self._clear_knobs()
+        if self.state_file is not None:
+            snapshot = self.state_file.load()
+            if snapshot is not None:
+                self.store.restore(snapshot)
+                self.idempotency.restore(snapshot.get("idempotency", []))
+            self._save_if_changed()
 
     # ----------------------------------------------------------------- lifecycle
 
     def reset(self, seed: int | None = None) -> None:
-        """Back to the starting company; faults, limits, locks and log cleared."""
+        """Back to the starting company; faults, limits, locks and log cleared.
+
+        With a state file the id counters carry on instead of starting again, so
+        no id handed out before the reset is ever handed out again.
+        """
         with self.lock:
-            self.store.clear(keep_ids=False)
+            self.store.clear(keep_ids=self.state_file is not None)
             self.idempotency.clear()
             self._clear_knobs(seed)
+            self._save_if_changed()
 
     def _clear_knobs(self, seed: int | None = None) -> None:
         self.request_log = new_request_log()
         self.faults = Faults(seed)
         self.rate_limit = RateLimit()
         self.locks = SyncLocks()
+
+    def snapshot(self) -> dict:
+        """What the state file holds: the rows, the id counters and stored POST answers."""
+        with self.lock:
+            return {**self.store.snapshot(), "idempotency": self.idempotency.snapshot()}
+
+    def _save_if_changed(self) -> None:
+        if self.state_file is None:
+            return
+        mark = (self.store.version, self.idempotency.version)
+        if mark != self._saved_mark:
+            self.state_file.save(self.snapshot())
+            self._saved_mark = mark
 
     # ----------------------------------------------------------------- the API
 
@@ -70,7 +101,9 @@ class SandboxState:
         parts = urlsplit(target)
         lowered = {k.lower(): v for k, v in headers.items()}
         with self.lock:
-            return answer_api(self, method.upper(), parts.path, parts.query, lowered, body)
+            resp = answer_api(self, method.upper(), parts.path, parts.query, lowered, body)
+            self._save_if_changed()
+        return resp
 
     def emit(self, event_type: str, insp: Inspection) -> None:
         sink = self.event_sink
@@ -125,12 +158,18 @@ class SandboxState:
         .deleted through `event_sink`.
         """
         with self.lock:
-            return person.person_change(self, body)
+            try:
+                return person.person_change(self, body)
+            finally:
+                self._save_if_changed()
 
     def set_report_status(self, rid: str, body: Any) -> dict:
         """Simulate an inspector writing (or clearing) a report."""
         with self.lock:
-            return person.set_report_status(self, rid, body)
+            try:
+                return person.set_report_status(self, rid, body)
+            finally:
+                self._save_if_changed()
 
     # ----------------------------------------------------------------- office pages
 

@@ -1,7 +1,9 @@
 """The sandbox company's data: catalogue, inspections and their children, id counters.
 
-`Store` holds the rows and the indexes over them, and hands out ids and
-`updated_at` stamps.
+`Store` holds the rows and the indexes over them, hands out ids and `updated_at`
+stamps, and turns itself into a JSON-ready snapshot and back. `StateFile` keeps
+that snapshot on disk (written atomically), so a restarted sandbox carries on
+where it stopped and never hands out an id twice.
 
 Not thread-safe on its own: `SandboxState.lock` guards every call.
 Standard library only.
@@ -9,9 +11,14 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from .responses import ApiError
@@ -58,6 +65,8 @@ INSPECTION_ATTRIBUTES = (
     "origin",
     "updated_at",
 )
+
+SNAPSHOT_FORMAT = 1
 
 
 # --------------------------------------------------------------------------- time
@@ -139,6 +148,7 @@ class Store:
         self.templates = {i: {"name": n} for i, n in TEMPLATES}
         self.next_ids = dict(FIRST_IDS)
         self.last_us = 0
+        self.version = 0  # bumped on every change; tells the state file when to save
         self.clear(keep_ids=False)
 
     def clear(self, *, keep_ids: bool) -> None:
@@ -149,6 +159,7 @@ class Store:
         if not keep_ids:
             self.next_ids = dict(FIRST_IDS)
             self.last_us = 0
+        self.version += 1
 
     # ----------------------------------------------------------------- ids and stamps
 
@@ -167,6 +178,7 @@ class Store:
     def touch(self, insp: Inspection) -> None:
         insp.updated_us = self.next_us()
         insp.attrs["updated_at"] = format_us(insp.updated_us)
+        self.version += 1
 
     # ----------------------------------------------------------------- inspections
 
@@ -246,3 +258,108 @@ class Store:
         del self.inspections[insp.id]
         for rid in insp.reports:
             self.report_owner.pop(rid, None)
+
+    # ----------------------------------------------------------------- snapshots
+
+    def snapshot(self) -> dict:
+        """Everything needed to carry on after a restart, as JSON-ready values."""
+        return {
+            "next_ids": dict(self.next_ids),
+            "last_us": self.last_us,
+            "inspections": [
+                {
+                    "id": insp.id,
+                    "attrs": dict(insp.attrs),
+                    "updated_us": insp.updated_us,
+                    "assignments": [vars(a).copy() for a in insp.assignments.values()],
+                    "line_items": [vars(li).copy() for li in insp.line_items.values()],
+                    "reports": [vars(r).copy() for r in insp.reports.values()],
+                }
+                for insp in self.sorted_inspections()
+            ],
+        }
+
+    def restore(self, snapshot: dict) -> None:
+        """Load a `snapshot()`; ids carry on past every id it holds. ValueError if malformed."""
+        try:
+            inspections = {}
+            for row in snapshot["inspections"]:
+                insp = Inspection(
+                    str(row["id"]),
+                    {name: row["attrs"][name] for name in INSPECTION_ATTRIBUTES},
+                    int(row["updated_us"]),
+                    {a["id"]: Assignment(**a) for a in row["assignments"]},
+                    {li["id"]: LineItem(**li) for li in row["line_items"]},
+                    {r["id"]: Report(**r) for r in row["reports"]},
+                )
+                inspections[insp.id] = insp
+            next_ids = {kind: int(snapshot["next_ids"][kind]) for kind in FIRST_IDS}
+            last_us = int(snapshot["last_us"])
+        except (KeyError, TypeError, ValueError) as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            raise ValueError(f"not a sandbox state snapshot ({why})") from None
+        for insp in inspections.values():
+            # Never below an id in use, even if the counters were edited by hand.
+            for kind, ids in (
+                ("inspection", [insp.id]),
+                ("assignment", insp.assignments),
+                ("line_item", insp.line_items),
+                ("report", insp.reports),
+            ):
+                for used in ids:
+                    if used.isdigit():
+                        next_ids[kind] = max(next_ids[kind], int(used) + 1)
+            last_us = max(last_us, insp.updated_us)
+        self.clear(keep_ids=False)
+        self.next_ids = next_ids
+        self.last_us = last_us
+        self.inspections = inspections
+        for insp in inspections.values():
+            if insp.attrs["external_ref"] is not None:
+                self.by_ref[insp.attrs["external_ref"]] = insp.id
+            for rid in insp.reports:
+                self.report_owner[rid] = insp.id
+
+
+class StateFile:
+    """A JSON file holding the sandbox's snapshot, replaced atomically on each save.
+
+    A save writes a temporary file in the same folder and `os.replace`s it over
+    the old one, so a reader (or a restart after a crash) sees either the old
+    snapshot or the new one, never half of one. No fsync: the file survives the
+    sandbox being stopped or killed, not the machine losing power, and a save
+    stays cheap enough to make before every answer.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict | None:
+        """The saved snapshot; None when there is no file yet. ValueError when unreadable."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ValueError(f"cannot read {self.path}: {exc}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"{self.path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"{self.path} is not a sandbox state file (format {SNAPSHOT_FORMAT})")
+        return data
+
+    def save(self, snapshot: dict) -> None:
+        payload = json.dumps({"format": SNAPSHOT_FORMAT, **snapshot}, separators=(",", ":"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(payload)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from spectora_sandbox.management.commands.spectora_sandbox import Command
 
@@ -83,7 +84,7 @@ def test_it_serves_the_api_until_asked_to_stop(run_command):
     assert "Spectora sandbox stopped." in running.out.getvalue()
 
 
-@pytest.mark.parametrize(("flag", "installed"), [("true", True), ("false", False), (None, False)])
+@pytest.mark.parametrize(("flag", "installed"), [("true", True), (None, False)])
 def test_the_command_exists_only_when_the_flag_installs_the_app(flag, installed, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ATTIK_SANDBOX_APP"}
     env["ATTIK_VAR_DIR"] = str(tmp_path)
@@ -96,3 +97,28 @@ def test_the_command_exists_only_when_the_flag_installs_the_app(flag, installed,
     assert (result.returncode == 0) is installed, result.stdout + result.stderr
     if not installed:
         assert "Unknown command: 'spectora_sandbox'" in result.stderr
+
+
+def test_with_a_state_file_a_restarted_command_carries_on(run_command, tmp_path):
+    state_file = tmp_path / "sandbox-state.json"
+    running = run_command(state_file=str(state_file))
+    assert f"Kept in:        {state_file} (0 inspections, next id 1001)" in running.start()
+    created = requests.post(
+        f"{running.url()}/_sandbox/inspections",
+        json={"attributes": {"datetime": "2025-12-01T09:00:00Z", "full_address": "1 A St"}},
+        timeout=5,
+    )
+    assert created.json()["id"] == "1001"
+    running.stop()
+
+    again = run_command(state_file=str(state_file))
+    assert f"Kept in:        {state_file} (1 inspections, next id 1002)" in again.start()
+    state = requests.get(f"{again.url()}/_sandbox/state", timeout=5).json()
+    assert [i["id"] for i in state["inspections"]] == ["1001"]
+
+
+def test_an_unreadable_state_file_is_a_clear_error(tmp_path):
+    state_file = tmp_path / "sandbox-state.json"
+    state_file.write_text("{half a file")
+    with pytest.raises(CommandError, match="--state-file: .* is not valid JSON"):
+        call_command(Command(), port=0, state_file=str(state_file), stdout=io.StringIO())

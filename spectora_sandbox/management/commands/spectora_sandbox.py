@@ -38,6 +38,12 @@ class Command(BaseCommand):
             default=None,
             help="signing secret, whsec_<base64> (default: a fresh random one)",
         )
+        parser.add_argument(
+            "--state-file",
+            default=None,
+            help="keep the sandbox's inspections and id counters in this JSON file across "
+            "restarts (default: memory only)",
+        )
         parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
 
     def handle(self, *args, **options):
@@ -56,11 +62,17 @@ class Command(BaseCommand):
                 options["port"],
                 webhook_url=url,
                 webhook_secret=secret,
+                state_file=options["state_file"],
                 verbose=options["verbose"],
             )
         except OSError as exc:
             raise CommandError(
                 f"cannot listen on {options['host']}:{options['port']}: {exc}"
+            ) from None
+        except ValueError as exc:
+            raise CommandError(
+                f"--state-file: {exc}. Move the file away to start with an empty sandbox "
+                "(only if nothing links to its inspections any more)."
             ) from None
 
         def stop(signum, frame):
@@ -75,11 +87,19 @@ class Command(BaseCommand):
             target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         )
         thread.start()
+        if options["state_file"]:
+            with server.state.lock:
+                count = len(server.state.store.inspections)
+                next_id = server.state.store.next_ids["inspection"]
+            kept = f"{options['state_file']} ({count} inspections, next id {next_id})"
+        else:
+            kept = "memory only (--state-file keeps it across restarts)"
         out = self.stdout
         out.write(f"Spectora sandbox listening on {server.url}")
         out.write(f"  API key:        {server.api_key}")
         out.write(f"  Webhook secret: {server.webhook_secret}")
         out.write(f"  Webhook URL:    {url or '(none: webhooks off)'}")
+        out.write(f"  Kept in:        {kept}")
         out.write(f"  State:          {server.url}/_sandbox/state")
         out.write("Press Ctrl-C to stop.")
         out.flush()
