@@ -15,7 +15,8 @@ import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from spectora_sandbox.management.commands.spectora_sandbox import Command
+from spectora_sandbox.management.commands.spectora_sandbox import SECRET_ENV, Command
+from spectora_sandbox.webhooks import generate_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,3 +123,93 @@ def test_an_unreadable_state_file_is_a_clear_error(tmp_path):
     state_file.write_text("{half a file")
     with pytest.raises(CommandError, match="--state-file: .* is not valid JSON"):
         call_command(Command(), port=0, state_file=str(state_file), stdout=io.StringIO())
+
+
+# ---------------------------------------------------------------- the webhook secret
+
+
+def _secret_in_use(running: RunningCommand) -> str:
+    return requests.get(f"{running.url()}/_sandbox/webhook_config", timeout=5).json()["secret"]
+
+
+def _assert_not_shown(text: str, secret: str) -> None:
+    assert secret not in text
+    assert secret.removeprefix("whsec_") not in text
+
+
+@pytest.mark.parametrize("source", ["environment", "file", "flag", "generated"])
+def test_the_banner_never_shows_the_webhook_secret(source, run_command, monkeypatch, tmp_path):
+    secret = generate_secret()
+    options: dict = {}
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    if source == "environment":
+        monkeypatch.setenv(SECRET_ENV, secret)
+    elif source == "file":
+        path = tmp_path / "webhook-secret"
+        path.write_text(secret + "\n")
+        options["webhook_secret_file"] = str(path)
+    elif source == "flag":
+        options["webhook_secret"] = secret
+    running = run_command(**options)
+    banner = running.start()
+    in_use = _secret_in_use(running)
+    if source != "generated":
+        assert in_use == secret
+    assert "Webhook secret: " in banner
+    running.stop()
+    _assert_not_shown(running.out.getvalue(), in_use)
+
+
+def test_the_secret_file_wins_over_the_environment(run_command, monkeypatch, tmp_path):
+    from_file, from_env = generate_secret(), generate_secret()
+    path = tmp_path / "webhook-secret"
+    path.write_text(from_file)
+    monkeypatch.setenv(SECRET_ENV, from_env)
+    running = run_command(webhook_secret_file=str(path))
+    assert f"Webhook secret: file {path}; not shown" in running.start()
+    assert _secret_in_use(running) == from_file
+
+
+def test_the_secret_flag_still_works_but_warns(monkeypatch):
+    secret = generate_secret()
+    command, err = Command(), io.StringIO()
+    command.stop_requested.set()  # stop as soon as it has started
+    call_command(command, port=0, webhook_secret=secret, stdout=io.StringIO(), stderr=err)
+    assert "--webhook-secret shows the secret in the process list" in err.getvalue()
+    _assert_not_shown(err.getvalue(), secret)
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "message"),
+    [
+        ({"webhook_secret_file": "/nonexistent/secret"}, None, "cannot read /nonexistent/secret"),
+        ({}, "not-a-secret", f"{SECRET_ENV}: webhook secret must look like whsec_"),
+        (
+            {"webhook_secret": "whsec_AAAA", "webhook_secret_file": "/x"},
+            None,
+            "not both",
+        ),
+    ],
+)
+def test_a_bad_secret_is_refused_without_echoing_it(options, env, message, monkeypatch):
+    if env is None:
+        monkeypatch.delenv(SECRET_ENV, raising=False)
+    else:
+        monkeypatch.setenv(SECRET_ENV, env)
+    with pytest.raises(CommandError) as caught:
+        call_command(Command(), port=0, stdout=io.StringIO(), **options)
+    assert message in str(caught.value)
+    if env is not None:
+        assert env not in str(caught.value).replace(SECRET_ENV, "")
+
+
+def test_the_demo_never_puts_the_sandbox_secret_on_a_command_line():
+    (sandbox_line,) = [
+        line for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("sandbox:")
+    ]
+    assert "--webhook-secret-file " in sandbox_line
+    assert "--webhook-secret " not in sandbox_line
+    assert "SANDBOX_WEBHOOK_SECRET" not in sandbox_line
+    demo = (ROOT / "bin" / "demo").read_text().splitlines()
+    assert not [line for line in demo if "spectora_sandbox" in line and "--webhook-secret" in line]
