@@ -1,4 +1,4 @@
-"""A faithful, stateful, in-memory stand-in for the Spectora API (CONTRACT.md section 2).
+"""A faithful, stateful stand-in for the Spectora API (docs/spectora-api.md).
 
 Standard library only, so it runs without Django: `start_sandbox()` for tests and
 scripts, `python manage.py spectora_sandbox --port 8100` for the demo (the command

@@ -25,7 +25,7 @@ SECRET_ENV = "SANDBOX_WEBHOOK_SECRET"
 class Command(BaseCommand):
     help = (
         "Run the Spectora sandbox: a stand-in for the Spectora API (API key sandbox-key) "
-        "with control endpoints under /_sandbox/."
+        "with control endpoints under /_sandbox/. See docs/spectora-api.md."
     )
 
     def __init__(self, *args, **kwargs) -> None:
