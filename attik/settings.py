@@ -82,6 +82,11 @@ INSTALLED_APPS = [
     "workorders",
     "spectora_integration",
 ]
+# The Spectora sandbox (a local stand-in for Spectora) is installed only for the
+# demo, for its `spectora_sandbox` command; tests import it directly.
+ATTIK_SANDBOX_APP = env.bool("ATTIK_SANDBOX_APP", default=False)
+if ATTIK_SANDBOX_APP:
+    INSTALLED_APPS.append("spectora_sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -449,8 +449,8 @@ def pages_under_load(args, rng: random.Random) -> dict:
     from django.utils import timezone
 
     from spectora_integration.models import RunState, SyncRun
-    from spectora_integration.sandbox import start_sandbox
     from spectora_integration.sync import runs
+    from spectora_sandbox import start_sandbox
     from tests.factories import CompanyFactory
     from tests.spectora_fixtures import connect_company
     from tests.worker import WorkerProcess, unique_queue

@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=20)
     args = parser.parse_args()
     setup_django()
-    from spectora_integration.sandbox import start_sandbox
+    from spectora_sandbox import start_sandbox
     from tests.factories import CompanyFactory
     from tests.spectora_fixtures import connect_company
 

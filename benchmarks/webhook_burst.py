@@ -30,7 +30,7 @@ DUPLICATE_SHARE = 0.10
 
 def build_deliveries(count: int, secret: str, prefix: str, rng: random.Random) -> list:
     """(webhook-id, body) pairs; a share of them repeat an earlier id, as Spectora may."""
-    from spectora_integration.sandbox.webhooks import event_body
+    from spectora_sandbox.webhooks import event_body
 
     unique = count - int(count * DUPLICATE_SHARE)
     deliveries = []
@@ -47,7 +47,7 @@ def post_all(deliveries, url: str, secret: str, threads: int) -> tuple[list[floa
     from django.db import connection
     from django.test import Client
 
-    from spectora_integration.sandbox.webhooks import sign
+    from spectora_sandbox.webhooks import sign
 
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -114,7 +114,7 @@ def main() -> None:
     from django.urls import reverse
 
     from spectora_integration.models import ConnectionState, InboundWebhook, SpectoraConnection
-    from spectora_integration.sandbox.webhooks import generate_secret
+    from spectora_sandbox.webhooks import generate_secret
     from workorders.models import Company
 
     company = Company.objects.create(name="Burst Inspections", slug="burst")

@@ -50,7 +50,7 @@ def office_client(client, office_user):
 
 @pytest.fixture(scope="session")
 def sandbox_server():
-    from spectora_integration.sandbox import start_sandbox
+    from spectora_sandbox import start_sandbox
 
     server = start_sandbox()
     yield server

@@ -20,8 +20,8 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
-from spectora_integration.sandbox.webhooks import event_body
 from spectora_integration.sync import planner, runs
+from spectora_sandbox.webhooks import event_body
 from tests.factories import EmployeeFactory, WorkorderFactory, member
 from tests.spectora_integration.test_sync import book, drain, sync
 from tests.spectora_integration.test_webhooks import deliver, signed_headers

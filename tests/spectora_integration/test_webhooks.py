@@ -16,7 +16,7 @@ from spectora_integration.models import (
     SpectoraConnection,
     SpectoraLink,
 )
-from spectora_integration.sandbox.webhooks import event_body, generate_secret, sign
+from spectora_sandbox.webhooks import event_body, generate_secret, sign
 from tests.spectora_fixtures import connect_company
 from tests.worker import wait_for
 from workorders.models import ActivityEvent, Origin, Workorder, WorkorderStatus

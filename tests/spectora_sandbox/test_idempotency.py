@@ -73,7 +73,7 @@ def test_it_does_not_store_a_transient_locked_answer(api):
 def test_a_key_expires_after_24_hours(api, sandbox):
     api.post("/v2/inspections", json=CREATE, headers={"Idempotency-Key": "old"})
     with sandbox.state.lock:
-        sandbox.state._idempotency["old"].stored_at = time.time() - 24 * 3600 - 1
+        sandbox.state.idempotency.entries["old"].stored_at = time.time() - 24 * 3600 - 1
     again = api.post("/v2/inspections", json=CREATE, headers={"Idempotency-Key": "old"})
     assert again.status_code == 201
     assert "Idempotent-Replayed" not in again.headers

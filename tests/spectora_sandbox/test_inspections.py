@@ -262,7 +262,7 @@ def test_it_keeps_updated_at_strictly_increasing_across_the_store(api):
     assert len(set(stamps)) == len(stamps)
     sandbox = api.sandbox
     with sandbox.state.lock:
-        ticks = [sandbox.state._next_us() for _ in range(1000)]
+        ticks = [sandbox.state.store.next_us() for _ in range(1000)]
     assert all(b > a for a, b in zip(ticks, ticks[1:], strict=False))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from spectora_integration.sandbox import start_sandbox
+from spectora_sandbox import start_sandbox
 
 DATETIME = "2025-12-01T09:00:00-05:00"
 

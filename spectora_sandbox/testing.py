@@ -10,6 +10,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from .server import SandboxServer
@@ -77,11 +78,21 @@ def start_sandbox(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     *,
+    state_file: str | os.PathLike[str] | None = None,
     verbose: bool = False,
 ) -> RunningSandbox:
-    """Bind (port 0 = any free port), serve from a daemon thread, return at once."""
+    """Bind (port 0 = any free port), serve from a daemon thread, return at once.
+
+    With `state_file` the sandbox starts from that file (when it exists) and saves
+    every change to it; without, it starts empty and keeps everything in memory.
+    """
     server = SandboxServer(
-        host, port, webhook_url=webhook_url, webhook_secret=webhook_secret, verbose=verbose
+        host,
+        port,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        state_file=state_file,
+        verbose=verbose,
     )
     thread = threading.Thread(
         target=server.serve_forever,

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from spectora_integration.sandbox import start_sandbox
-from spectora_integration.sandbox.webhooks import decode_secret, generate_secret, sign
+from spectora_sandbox import start_sandbox
+from spectora_sandbox.webhooks import decode_secret, generate_secret, sign
 
 from .conftest import DATETIME
 

@@ -1,7 +1,7 @@
 """The sandbox's HTTP layer: a threaded stdlib server in front of `SandboxState`.
 
 Routes:
-- `/v2/...`            the Spectora API (`SandboxState.handle_api`)
+- `/v2/...`            the Spectora API (`SandboxState.handle_api`, see routes.py)
 - `/_sandbox/...`      control endpoints, no auth, loopback clients only
 - `/` and `/inspections/{id}`  small HTML office pages (what `url` points at)
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import re
 import socket
 import socketserver
@@ -26,15 +27,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .state import (
-    API_KEY,
-    HTML_CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    ApiError,
-    Response,
-    SandboxState,
-    match_route,
-)
+from .rendering import NOT_FOUND_PAGE
+from .responses import HTML_CONTENT_TYPE, JSON_CONTENT_TYPE, ApiError, Response
+from .routes import API_KEY, match_route
+from .state import SandboxState
+from .validation import parse_json
 from .webhooks import WebhookDispatcher
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -216,8 +213,10 @@ class SandboxServer(ThreadingHTTPServer):
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         api_key: str = API_KEY,
+        state_file: str | os.PathLike[str] | None = None,
         verbose: bool = False,
     ) -> None:
+        """Bind and get ready; OSError when the port is taken, ValueError for a bad state file."""
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.verbose = verbose
@@ -226,7 +225,11 @@ class SandboxServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         self.webhooks = WebhookDispatcher(url=webhook_url, secret=webhook_secret)
         super().__init__((host, port), SandboxRequestHandler)
-        self.state = SandboxState(api_key=api_key, base_url=self.url)
+        try:
+            self.state = SandboxState(api_key=api_key, base_url=self.url, state_file=state_file)
+        except BaseException:
+            self.server_close()
+            raise
         self.state.event_sink = self.webhooks.send
 
     def server_bind(self) -> None:
@@ -296,7 +299,7 @@ class SandboxServer(ThreadingHTTPServer):
                 raise ApiError(403, "forbidden", "Control endpoints answer loopback clients only.")
             parts = urlsplit(target)
             name, args = match_route(CONTROL_ROUTES, method.upper(), parts.path)
-            data = _json_body(body) if method.upper() == "POST" else None
+            data = parse_json(body) if method.upper() == "POST" else None
             status, out = getattr(self, f"_control_{name}")(*args, data, parse_qs(parts.query))
         except ApiError as err:
             return err.response(JSON_CONTENT_TYPE)
@@ -366,15 +369,6 @@ class SandboxServer(ThreadingHTTPServer):
             return Response(200, raw=self.state.render_index(), content_type=HTML_CONTENT_TYPE)
         page = self.state.render_inspection_page(unquote(args[0]))
         if page is None:
-            missing = b"<!doctype html><title>Not found</title><h1>Inspection not found</h1>"
-            return Response(404, raw=missing, content_type=HTML_CONTENT_TYPE)
+            return Response(404, raw=NOT_FOUND_PAGE, content_type=HTML_CONTENT_TYPE)
         return Response(200, raw=page, content_type=HTML_CONTENT_TYPE)
 
-
-def _json_body(body: bytes) -> Any:
-    if not body or not body.strip():
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"Request body is not valid JSON: {exc}.") from None

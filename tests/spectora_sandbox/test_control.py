@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from spectora_integration.sandbox.server import is_loopback
-from spectora_integration.sandbox.state import SandboxState
+from spectora_sandbox.server import is_loopback
+from spectora_sandbox.state import SandboxState
 
 from .conftest import DATETIME, doc, error
 
