@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -72,7 +73,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--workorders", type=int, default=30)
         parser.add_argument("--sandbox-url", default="http://127.0.0.1:8100")
-        parser.add_argument("--webhook-secret", default="")
+        parser.add_argument("--webhook-secret", default="",
+                            help="visible in the process list: prefer --webhook-secret-file")
+        parser.add_argument("--webhook-secret-file", default="",
+                            help="read the sandbox's webhook secret from this file")
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -86,7 +90,10 @@ class Command(BaseCommand):
 
         self._catalogue(acme, linked=True)
         self._catalogue(other, linked=False)
-        self._connect(acme, options["sandbox_url"], options["webhook_secret"])
+        secret = options["webhook_secret"]
+        if options["webhook_secret_file"]:
+            secret = Path(options["webhook_secret_file"]).read_text().strip()
+        self._connect(acme, options["sandbox_url"], secret)
         self._workorders(acme, options["workorders"], rng)
         self._workorders(other, 5, rng)
         self.stdout.write(self.style.SUCCESS("Demo data is in place."))

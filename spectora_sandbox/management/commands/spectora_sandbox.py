@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -61,6 +62,12 @@ class Command(BaseCommand):
             help="keep the sandbox's inspections and id counters in this JSON file across "
             "restarts (default: memory only)",
         )
+        parser.add_argument(
+            "--demo-job",
+            action="store_true",
+            help="make sure one job booked by a person in Spectora exists (the demo's "
+            "Spectora-origin workorder); Attik imports it through the webhook or its drift scan",
+        )
         parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
 
     def handle(self, *args, **options):
@@ -99,6 +106,8 @@ class Command(BaseCommand):
             target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
         )
         thread.start()
+        if options["demo_job"]:
+            ensure_demo_job(server.state)
         self._banner(server, url, secret_source, options["state_file"])
         try:
             while not self.stop_requested.wait(0.5):
@@ -158,3 +167,29 @@ class Command(BaseCommand):
         out.write(f"  State:          {server.url}/_sandbox/state")
         out.write("Press Ctrl-C to stop.")
         out.flush()
+
+
+DEMO_JOB = {
+    "attributes": {
+        "full_address": "48 Orchard Lane, Springfield, IL",
+        "client_name": "Jordan Ellis (booked in Spectora)",
+        "client_email": "jordan.ellis@example.com",
+    },
+    "assignments": [{"inspector_id": "insp-1", "primary": True}],
+    "line_items": [{"service_id": "svc-1"}],
+}
+
+
+def ensure_demo_job(state) -> str | None:
+    """One job a person booked in Spectora, two days from now at 10:00, unless one exists.
+
+    Returns the new inspection's id, or None when a Spectora-origin job was there already.
+    """
+    if any(job.get("origin") == "spectora" for job in state.dump()["inspections"]):
+        return None
+    when = (datetime.now(UTC).astimezone() + timedelta(days=2)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    body = {**DEMO_JOB, "attributes": {**DEMO_JOB["attributes"], "datetime": when.isoformat()}}
+    _status, job = state.person_change(body)
+    return job["id"]
