@@ -96,14 +96,14 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         finally:
             self.server._track(self.connection, add=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
             super().log_message(format, *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._handle()
 
-    do_POST = do_PATCH = do_DELETE = do_PUT = do_OPTIONS = do_GET  # noqa: N815
+    do_POST = do_PATCH = do_DELETE = do_PUT = do_OPTIONS = do_GET
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

@@ -18,4 +18,4 @@ os.environ.setdefault("ATTIK_DEMO_MODE", "true")
 # the secrets they stored (outside demo mode no key is derived from SECRET_KEY).
 os.environ.setdefault("ATTIK_ENCRYPTION_KEY", Fernet.generate_key().decode())
 
-from attik.settings import *  # noqa: E402, F403
+from attik.settings import *  # noqa: F403

@@ -48,7 +48,7 @@ class DatabaseLimiter(_Limiter):
 
     def _reserve(self, now: float) -> float | None:
         # The table is looked up by name: the client sits below the integration's models.
-        RateLimitSlot = apps.get_model("spectora_integration", "RateLimitSlot")  # noqa: N806
+        RateLimitSlot = apps.get_model("spectora_integration", "RateLimitSlot")
         with transaction.atomic():
             slot, _ = RateLimitSlot.objects.select_for_update().get_or_create(key=self.key)
             start = max(slot.next_at, now)

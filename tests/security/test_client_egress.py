@@ -223,7 +223,7 @@ class _Answer(http.server.BaseHTTPRequestHandler):
     status = 200
     location = ""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.seen.append({"path": self.path, "host": self.headers.get("Host")})
         body = b'{"data": [], "links": {}}'
         self.send_response(self.status)

@@ -33,7 +33,7 @@ class RunningCommand:
     def _run(self, **options) -> None:
         try:
             call_command(self.command, stdout=self.out, **options)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:
             self.error = exc
 
     def start(self) -> str:
