@@ -160,6 +160,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
             client, plan, inspection_id=remote_id,
             key_prefix=f"attik-run-{run.pk}-{run.attempts}-{_round}",
             create_idempotency_key=create_key(workorder),
+            on_created=lambda new_id, new_url: _link_remote(link, new_id, new_url),
         )
         applied += outcome.applied
         notes += outcome.notes
@@ -183,14 +184,15 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     return {"message": message, "applied": applied, "notes": notes, "remote_id": remote_id}
 
 
-def _link_remote(link: SpectoraLink, remote_id: str) -> None:
+def _link_remote(link: SpectoraLink, remote_id: str, url: str = "") -> None:
     other = SpectoraLink.objects.filter(remote_id=remote_id).exclude(pk=link.pk).first()
     if other is not None:
         raise PermanentError(
             f"Spectora job {remote_id} is already linked to {other.workorder}; a Spectora job "
             "can belong to one workorder only.", code="already_linked",
         )
-    SpectoraLink.objects.filter(pk=link.pk).update(remote_id=remote_id)
+    fields = {"remote_id": remote_id, **({"url": url} if url else {})}
+    SpectoraLink.objects.filter(pk=link.pk).update(**fields)
     link.remote_id = remote_id
 
 
@@ -201,8 +203,7 @@ def _cancel(client: SpectoraClient, workorder: Workorder, link: SpectoraLink) ->
         if found is None:
             return {"message": "No Spectora job exists yet; it will be cancelled as soon as "
                                "one is linked.", "applied": []}
-        _link_remote(link, found.id)
-        SpectoraLink.objects.filter(pk=link.pk).update(url=found["url"] or "")
+        _link_remote(link, found.id, found["url"] or "")
     reason = workorder.cancel_reason or "Cancelled in Attik"
     client.inspection_cancel(
         link.remote_id, reason,
@@ -268,7 +269,10 @@ def _finish(run: SyncRun, link: SpectoraLink, state: str, reason: str, *, code: 
         newer_run_waiting = SyncRun.objects.filter(
             workorder_id=run.workorder_id, kind=RunKind.SYNC, state=RunState.QUEUED
         ).exists()
-        if (run.kind == RunKind.SYNC or state == RunState.FAILED) and not newer_run_waiting:
+        if newer_run_waiting:
+            # The chip says what comes next, not what this run did.
+            link_fields["sync_state"] = SyncState.QUEUED
+        elif run.kind == RunKind.SYNC or state == RunState.FAILED:
             link_fields["sync_state"] = {
                 RunState.SUCCEEDED: SyncState.SYNCED,
                 RunState.FAILED: SyncState.FAILED,

@@ -7,6 +7,7 @@ a 409 ``external_ref_taken`` links to the inspection Spectora names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spectora_integration.client import ExternalRefTaken, Inspection, SpectoraClient
@@ -34,11 +35,15 @@ def apply_plan(
     inspection_id: str | None,
     key_prefix: str,
     create_idempotency_key: str,
+    on_created: Callable[[str, str], None] | None = None,
 ) -> Outcome:
     """Run each operation; raises the client's SpectoraError at the first failure.
 
     ``key_prefix`` makes child POST keys unique per run attempt, so a retried
     attempt re-plans from a fresh read rather than replaying stale answers.
+    ``on_created(inspection_id, url)`` is called as soon as the create answers
+    (or a 409 names the existing job), before any child: the caller stores the
+    id at once, so a failure later in the plan never loses it.
     """
     outcome = Outcome(inspection_id=inspection_id)
     for index, op in enumerate(plan):
@@ -47,6 +52,8 @@ def apply_plan(
             continue
         if op.op == planner.CREATE_INSPECTION:
             _create(client, op, outcome, create_idempotency_key)
+            if on_created is not None:
+                on_created(outcome.inspection_id, outcome.url)
             if outcome.linked_existing:
                 # Spectora already had it: the rest of this plan assumed an empty job.
                 return outcome
