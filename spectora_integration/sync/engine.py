@@ -148,12 +148,12 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
 
 def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run: SyncRun) -> dict:
     desired = planner.desired_state(workorder)
+    # No search by external_ref before a create: the create's stable Idempotency-Key
+    # replays a create whose answer was lost, a 409 external_ref_taken names a job made
+    # earlier, and the id is stored the moment the create answers.
     remote_id = link.remote_id
-    if not remote_id:
-        found = client.inspection_find_by_external_ref(desired.external_ref)
-        remote_id = found.id if found else None
     applied, notes = [], []
-    for _round in range(2):  # a second round only after a 409 linked an existing job
+    for _round in range(2):  # a second round only when the create gave a job to re-read
         actual = client.inspection_get(remote_id) if remote_id else None
         plan = planner.plan_sync(desired, actual, force=run.force)
         outcome = apply_plan(
@@ -168,7 +168,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
         url = outcome.url or (actual.url if actual else "")
         if remote_id and remote_id != link.remote_id:
             _link_remote(link, remote_id)
-        if not outcome.linked_existing:
+        if not outcome.replan:
             break
     if not url and remote_id:
         url = client.inspection_get(remote_id).url

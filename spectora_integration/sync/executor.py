@@ -1,8 +1,9 @@
 """Apply a plan to Spectora, in order, through the client.
 
-Create is idempotent twice over: the caller searched by ``external_ref``
-first, the POST carries an ``Idempotency-Key`` derived from the workorder, and
-a 409 ``external_ref_taken`` links to the inspection Spectora names.
+Create is idempotent twice over, with no search first: the POST carries an
+``Idempotency-Key`` derived from the workorder (a retry after a lost answer
+gets the same job back), and a 409 ``external_ref_taken`` links to the
+inspection Spectora names. Either way the caller stores the id at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ class Outcome:
     applied: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     linked_existing: bool = False
+    stale_replay: bool = False  # a replayed create answered with older attributes
+
+    @property
+    def replan(self) -> bool:
+        """The rest of the plan assumed a fresh empty job: re-read it and plan again."""
+        return self.linked_existing or self.stale_replay
 
 
 def create_key(workorder) -> str:
@@ -54,8 +61,7 @@ def apply_plan(
             _create(client, op, outcome, create_idempotency_key)
             if on_created is not None:
                 on_created(outcome.inspection_id, outcome.url)
-            if outcome.linked_existing:
-                # Spectora already had it: the rest of this plan assumed an empty job.
+            if outcome.replan:
                 return outcome
             continue
         assert outcome.inspection_id, "child operation before the inspection exists"
@@ -79,6 +85,9 @@ def _create(client: SpectoraClient, op: Operation, outcome: Outcome, key: str) -
     outcome.inspection_id = created.id
     outcome.url = created.url
     outcome.applied.append(op.description)
+    # The same key within 24 h replays the first answer: if the workorder changed since
+    # that first (lost) answer, the job holds the older values.
+    outcome.stale_replay = bool(planner.attributes_differ(op.attributes, created))
 
 
 def _apply_one(client: SpectoraClient, op: Operation, inspection_id: str, key: str) -> None:

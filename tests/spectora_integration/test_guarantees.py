@@ -152,3 +152,34 @@ def test_the_remote_id_is_stored_as_soon_as_the_create_answers(spectora, search_
     assert log[0]["method"] == "GET" and log[0]["path"] == f"/v2/inspections/{job['id']}"
     assert len(spectora.state()) == 1
     assert_matches(spectora, wo)
+
+
+# ---------------------------------------------------------------- fewer calls per create
+
+def test_a_create_makes_no_search_first(spectora):
+    wo = book(spectora)  # two inspectors, two services with one report each
+    mark = len(spectora.requests_log())
+    run = runs.sync_request(wo)
+    drain(wo)
+    run.refresh_from_db()
+    assert run.state == RunState.SUCCEEDED, run.reason
+    log = api_calls(spectora, mark)
+    assert [r["method"] for r in log] == ["POST"] * 7  # the create and six children
+    assert not [r for r in log if r["path"] == "/v2/inspections" and r["method"] == "GET"]
+
+
+def test_a_replayed_create_with_older_values_is_corrected(spectora, office_user):
+    """The lost create's answer replays the values of then; the run re-reads and patches."""
+    from workorders.services import workorder_update
+
+    wo = book(spectora)
+    spectora.faults({"method": "POST", "path": "/v2/inspections", "mode": "applied_then_error",
+                     "status": 503, "times": 1})
+    run = runs.sync_request(wo)
+    assert engine.sync_execute(run.pk) == "retrying"
+    workorder_update(wo, user=office_user, values={"notes": "Gate code 1234"},
+                     expected_version=None)
+    drain(wo)
+    assert SyncRun.objects.filter(workorder=wo).exclude(state=RunState.SUCCEEDED).count() == 0
+    assert_matches(spectora, wo)
+    assert spectora.state()[0]["notes"] == "Gate code 1234"
