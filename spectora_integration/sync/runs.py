@@ -42,6 +42,14 @@ AUTO_SYNC_DELAY_SECONDS = 2.0  # lets a burst of edits join one run
 SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
 
 
+# A person's Sync / Force sync (page, API, admin) runs a run waiting for a retry now.
+CUTS_THE_WAIT = (Trigger.MANUAL, Trigger.API, Trigger.ADMIN)
+
+
+def _waiting_for_retry(run: SyncRun) -> bool:
+    return run.next_attempt_at is not None and run.next_attempt_at > timezone.now()
+
+
 class SyncRefused(Exception):
     """A sync that is clearly ineligible at request time (the API answers 409)."""
 
@@ -92,7 +100,15 @@ def sync_request(
         if run is not None:
             run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
             run.force = run.force or force
-            run.save(update_fields=["requesters", "force"])
+            fields = ["requesters", "force"]
+            if trigger in CUTS_THE_WAIT and _waiting_for_retry(run):
+                # A person asked: run it now. A delayed message sent earlier then finds
+                # the run finished or not yet due again, and claims nothing.
+                run.next_attempt_at = timezone.now()
+                fields.append("next_attempt_at")
+                SyncOutbox.objects.filter(run=run).update(enqueued_at=run.next_attempt_at)
+                transaction.on_commit(lambda: enqueue_run(run.pk))
+            run.save(update_fields=fields)
             return run
         run = SyncRun.objects.create(
             company_id=workorder.company_id,
