@@ -174,3 +174,22 @@ def test_the_connection_says_it_is_paused(spectora):
     assert conn.paused_since == conn.paused_at
     assert conn.pause_message == (f"Spectora is not answering since {since.hour}:"
                                   f"{since.minute:02d}; Attik will catch up by itself.")
+
+
+def test_the_health_and_the_chip_say_it(spectora, client, admin):
+    from django.urls import reverse
+
+    from spectora_integration.sync.selectors import sync_health
+
+    client.force_login(admin)
+    html = client.get(reverse("workorders:dashboard")).content.decode()
+    assert "chip--conn-paused" not in html and 'data-health="paused"' not in html
+    pause_now(spectora)
+    health = sync_health(spectora.connection.company)
+    assert health.paused_since == connection(spectora).paused_at
+    assert health.pause_message.endswith("Attik will catch up by itself.")
+    html = client.get(reverse("workorders:dashboard")).content.decode()
+    assert '<span class="chip chip--conn-paused"' in html
+    assert health.pause_message in html.split('data-health="paused"')[1]
+    page = client.get(reverse("spectora:connection")).content.decode()
+    assert "chip--conn-paused" in page
