@@ -5,6 +5,9 @@ re-checks eligibility, plans against one read of the Spectora job and applies
 the plan. Transient failures go back to the queue with capped, jittered
 backoff; rate-limit waits go back without using an attempt; permanent
 failures end the run at once, visibly, and the company's admins are emailed.
+While the connection's circuit breaker has it paused (``breaker.py``: Spectora
+is not answering), a run waits without using an attempt and makes no call but
+the shared probe.
 """
 
 from __future__ import annotations
