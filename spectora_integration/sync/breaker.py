@@ -121,6 +121,23 @@ def try_probe(connection: SpectoraConnection) -> bool:
     return True
 
 
+def probe_soon(company_id: int) -> bool:
+    """A person asked for a sync while paused: make the next probe due now, unless one
+    went out less than the base interval ago (so clicks never add more than one probe
+    per base interval). The interval itself keeps doubling while probes fail."""
+    connection = SpectoraConnection.objects.filter(
+        company_id=company_id, paused_at__isnull=False).first()
+    if connection is None or connection.paused_until is None:
+        return False
+    now = timezone.now()
+    last_probe = connection.paused_until - timedelta(seconds=connection.probe_interval)
+    if connection.paused_until <= now or (now - last_probe).total_seconds() < _base():
+        return False
+    return bool(SpectoraConnection.objects.filter(
+        pk=connection.pk, paused_at__isnull=False, paused_until=connection.paused_until,
+    ).update(paused_until=now))
+
+
 def resume(connection_id: int) -> bool:
     """End the pause (once, whoever calls it) and send the waiting runs, oldest first."""
     connection = SpectoraConnection.objects.filter(pk=connection_id, paused_at__isnull=False)

@@ -46,6 +46,13 @@ SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
 CUTS_THE_WAIT = (Trigger.MANUAL, Trigger.API, Trigger.ADMIN)
 
 
+def _probe_soon(company_id: int) -> None:
+    """While Spectora is not answering, a person's click checks it sooner (breaker.py)."""
+    from spectora_integration.sync import breaker  # breaker sends runs back through here
+
+    breaker.probe_soon(company_id)
+
+
 def _waiting_for_retry(run: SyncRun) -> bool:
     return run.next_attempt_at is not None and run.next_attempt_at > timezone.now()
 
@@ -97,6 +104,8 @@ def sync_request(
             .order_by("id")
             .first()
         )
+        if trigger in CUTS_THE_WAIT:
+            _probe_soon(workorder.company_id)
         if run is not None:
             run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
             run.force = run.force or force

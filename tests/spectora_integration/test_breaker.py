@@ -193,3 +193,35 @@ def test_the_health_and_the_chip_say_it(spectora, client, admin):
     assert health.pause_message in html.split('data-health="paused"')[1]
     page = client.get(reverse("spectora:connection")).content.decode()
     assert "chip--conn-paused" in page
+
+
+def paused_with_next_probe_in(wired, seconds, interval):
+    now = timezone.now()
+    SpectoraConnection.objects.filter(pk=wired.connection.pk).update(
+        paused_at=now - timedelta(seconds=120), probe_interval=interval,
+        paused_until=now + timedelta(seconds=seconds), consecutive_failures=5)
+
+
+def test_a_person_s_sync_while_paused_checks_spectora_sooner(spectora, office_user, admin,
+                                                             django_capture_on_commit_callbacks):
+    wo = book(spectora)
+    paused_with_next_probe_in(spectora, 20, interval=40)  # the last probe was 20 s ago
+    with django_capture_on_commit_callbacks(execute=True):
+        run = runs.sync_request(wo, office_user)
+    assert connection(spectora).paused_until <= timezone.now()
+    assert engine.sync_execute(run.pk) == RunState.SUCCEEDED  # its probe found Spectora
+    assert not connection(spectora).is_paused
+    assert len(emails("Spectora answers again")) == 1
+
+
+@pytest.mark.parametrize(("trigger", "last_probe_ago"), [("manual", 5), ("auto", 20)])
+def test_clicks_add_at_most_one_probe_per_base_interval(spectora, office_user, trigger,
+                                                        last_probe_ago):
+    wo = book(spectora)
+    paused_with_next_probe_in(spectora, 40 - last_probe_ago, interval=40)
+    due = connection(spectora).paused_until
+    mark = len(spectora.requests_log())
+    run = runs.sync_request(wo, office_user, trigger=trigger)
+    assert connection(spectora).paused_until == due
+    assert engine.sync_execute(run.pk) == "paused"
+    assert calls(spectora, mark) == []
