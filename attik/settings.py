@@ -301,6 +301,15 @@ SPECTORA_BACKOFF_BASE_SECONDS = env.float("SPECTORA_BACKOFF_BASE_SECONDS", defau
 # The workorder's lease; the sync task's hard time limit is set 30 s below it.
 SPECTORA_SYNC_LEASE_SECONDS = env.int("SPECTORA_SYNC_LEASE_SECONDS", default=180)
 SPECTORA_SWEEP_AFTER_SECONDS = env.int("SPECTORA_SWEEP_AFTER_SECONDS", default=60)
+# Circuit breaker per connection: this many 5xx / timeouts in a row within the window
+# pause it; one probe then goes out at an interval doubling from the base to the cap.
+SPECTORA_BREAKER_FAILURES = env.int("SPECTORA_BREAKER_FAILURES", default=5)
+SPECTORA_BREAKER_WINDOW_SECONDS = env.float("SPECTORA_BREAKER_WINDOW_SECONDS", default=60.0)
+SPECTORA_PROBE_BASE_SECONDS = env.float("SPECTORA_PROBE_BASE_SECONDS", default=10.0)
+SPECTORA_PROBE_CAP_SECONDS = env.float("SPECTORA_PROBE_CAP_SECONDS", default=300.0)
+# Each failed probe waits this much longer than the last: 1.5 probes at 10, 25, 48, 81 s
+# into an outage (an 80 s outage is noticed within seconds), doubling would wait until 150 s.
+SPECTORA_PROBE_GROWTH = env.float("SPECTORA_PROBE_GROWTH", default=1.5)
 
 CELERY_BEAT_SCHEDULE = {
     "spectora-sweep-outbox": {"task": "spectora.sweep_outbox", "schedule": 30.0},

@@ -1,6 +1,6 @@
 """Sync engine cost and speed, against the sandbox over HTTP.
 
-    .venv/bin/python benchmarks/sync_benchmark.py [--bulk 1000] [--clicks 20]
+    .venv/bin/python benchmarks/sync_benchmark.py [--bulk 1000] [--clicks 20] [--calls-only]
 
 1. API calls per sync, ours against a naive full push (PATCH everything, delete
    and re-create every child), for the no-op, one-change and force cases.
@@ -192,6 +192,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bulk", type=int, default=1000)
     parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--calls-only", action="store_true",
+                        help="only count API calls per sync (no worker; writes no result file)")
     args = parser.parse_args()
     setup_django()
     from spectora_sandbox import start_sandbox
@@ -206,6 +208,8 @@ def main() -> None:
         for case, row in calls.items():
             print(f"  {case:<11} ours {row['ours']:>3}  naive {row['naive']:>3}  "
                   f"naive/ours {row['ratio_naive_over_ours']}")
+        if args.calls_only:
+            return
         latency = click_to_synced(wired, args.clicks)
         print(f"Click to synced ({latency['clicks']} clicks, one worker): "
               f"p50 {latency['p50_ms']} ms, p95 {latency['p95_ms']} ms")

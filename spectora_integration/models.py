@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from spectora_integration import crypto
 from spectora_integration.client.egress import job_url
@@ -43,6 +44,12 @@ class SpectoraConnection(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     drift_watermark = models.DateTimeField(null=True, blank=True)
+    # The circuit breaker (sync/breaker.py), shared by every worker through these columns.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)  # first failure of the streak
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)  # when the next probe is due
+    probe_interval = models.FloatField(default=0.0)  # seconds, doubling while probes fail
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,6 +82,23 @@ class SpectoraConnection(models.Model):
     @property
     def is_connected(self) -> bool:
         return self.state != ConnectionState.DISCONNECTED and bool(self.api_key_encrypted)
+
+    @property
+    def is_paused(self) -> bool:
+        """Spectora stopped answering: syncs wait, and one probe checks now and then."""
+        return self.paused_at is not None
+
+    @property
+    def paused_since(self):
+        return self.paused_at
+
+    @property
+    def pause_message(self) -> str:
+        if self.paused_at is None:
+            return ""
+        since = timezone.localtime(self.paused_at)
+        return (f"Spectora is not answering since {since.hour}:{since.minute:02d}; "
+                "Attik will catch up by itself.")
 
 
 class SyncState(models.TextChoices):

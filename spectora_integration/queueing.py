@@ -25,3 +25,8 @@ def enqueue(task_name: str, *args, countdown: float = 0, fallback: str) -> None:
                          queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     except Exception:  # the broker is down
         log.exception("could not enqueue %s%s; %s", task_name, args, fallback)
+
+
+def enqueue_run(run_id: int, countdown: float = 0) -> None:
+    """Send a sync run to the workers; if the broker is down, the outbox sweeper sends it later."""
+    enqueue("run_sync", run_id, countdown=countdown, fallback="the outbox sweeper will enqueue it")

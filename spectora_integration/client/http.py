@@ -180,6 +180,10 @@ class SpectoraClient:
     def templates(self) -> list[Resource]:
         return list(self._collection(_path("templates")))
 
+    def ping(self) -> None:
+        """The cheapest authenticated read (one inspector): does Spectora answer?"""
+        self._request("GET", "/v2/inspectors", params={"page[size]": 1})
+
     def inspection_get(self, inspection_id: str) -> Inspection:
         body = self._request(
             "GET", _path("inspections", inspection_id), params={"include": INCLUDE_ALL}

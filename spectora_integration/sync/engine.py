@@ -5,6 +5,9 @@ re-checks eligibility, plans against one read of the Spectora job and applies
 the plan. Transient failures go back to the queue with capped, jittered
 backoff; rate-limit waits go back without using an attempt; permanent
 failures end the run at once, visibly, and the company's admins are emailed.
+While the connection's circuit breaker has it paused (``breaker.py``: Spectora
+is not answering), a run waits without using an attempt and makes no call but
+the shared probe.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import logging
 import random
 from datetime import timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -30,6 +31,7 @@ from spectora_integration.client.egress import job_url
 from spectora_integration.models import (
     RunKind,
     RunState,
+    SpectoraConnection,
     SpectoraLink,
     SyncCall,
     SyncOutbox,
@@ -37,11 +39,11 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
-from spectora_integration.sync import planner, runs
+from spectora_integration.sync import breaker, planner, runs
 from spectora_integration.sync.backoff import backoff_delay
 from spectora_integration.sync.eligibility import check_eligibility, connection_for
 from spectora_integration.sync.executor import apply_plan, create_key
-from workorders.models import Membership, Role, Workorder
+from workorders.models import Workorder
 from workorders.services import activity_record
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,8 @@ def sync_execute(run_id: int) -> str:
     run = _claim(run_id)
     if run is None:
         return "not_claimed"
+    if _wait_while_paused(run):
+        return "paused"
     workorder = run.workorder
     if not _take_lease(workorder, run):
         # Another run holds this workorder: try again shortly, without using an attempt.
@@ -97,6 +101,28 @@ def sync_execute(run_id: int) -> str:
         _release_lease(workorder, run)
 
 
+def _wait_while_paused(run: SyncRun) -> bool:
+    """While Spectora is not answering, the run waits (no attempt used) unless this
+    worker's probe finds it answering again."""
+    connection = SpectoraConnection.objects.filter(company_id=run.company_id).first()
+    if connection is None or not connection.is_paused:
+        return False
+    if breaker.try_probe(connection):
+        return False
+    connection = breaker.paused(connection.pk)
+    if connection is None:  # another worker's probe resumed it meanwhile
+        return False
+    _defer_until_resumed(run, connection)
+    return True
+
+
+def _defer_until_resumed(run: SyncRun, connection: SpectoraConnection) -> None:
+    """Back to the queue until the next probe is due; the resume sends it sooner."""
+    due = connection.paused_until or timezone.now()
+    countdown = max(0.0, (due - timezone.now()).total_seconds()) + random.uniform(0.2, 1.5)
+    _requeue(run, countdown=countdown, reason=connection.pause_message, count_deferral=False)
+
+
 def _load(workorder_id: int) -> Workorder:
     return (
         Workorder.objects.select_related("company")
@@ -107,13 +133,18 @@ def _load(workorder_id: int) -> Workorder:
     )
 
 
-def _recorder(run: SyncRun):
+def _recorder(run: SyncRun, connection_id: int):
+    answered = []
+
     def record(call: CallRecord) -> None:
         SyncCall.objects.create(
             run=run, attempt=run.attempts, method=call.method, path=call.path,
             status=call.status, duration_ms=call.duration_ms, request_body=call.request_body,
             response_body=call.response_body, error=call.error,
         )
+        if not answered and call.status is not None and call.status < 500:
+            answered.append(call)  # Spectora answers: once per attempt, end any streak
+            breaker.record_answer(connection_id)
 
     return record
 
@@ -130,7 +161,7 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
     if run.kind == RunKind.SYNC:
         SpectoraLink.objects.filter(pk=link.pk).update(sync_state=SyncState.SYNCING)
     connection = connection_for(workorder)
-    client = SpectoraClient.for_connection(connection, recorder=_recorder(run))
+    client = SpectoraClient.for_connection(connection, recorder=_recorder(run, connection.pk))
     try:
         if run.kind == RunKind.CANCEL:
             summary = _cancel(client, workorder, link)
@@ -149,18 +180,19 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
 
 def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run: SyncRun) -> dict:
     desired = planner.desired_state(workorder)
+    # No search by external_ref before a create: the create's stable Idempotency-Key
+    # replays a create whose answer was lost, a 409 external_ref_taken names a job made
+    # earlier, and the id is stored the moment the create answers.
     remote_id = link.remote_id
-    if not remote_id:
-        found = client.inspection_find_by_external_ref(desired.external_ref)
-        remote_id = found.id if found else None
     applied, notes = [], []
-    for _round in range(2):  # a second round only after a 409 linked an existing job
+    for _round in range(2):  # a second round only when the create gave a job to re-read
         actual = client.inspection_get(remote_id) if remote_id else None
         plan = planner.plan_sync(desired, actual, force=run.force)
         outcome = apply_plan(
             client, plan, inspection_id=remote_id,
             key_prefix=f"attik-run-{run.pk}-{run.attempts}-{_round}",
             create_idempotency_key=create_key(workorder),
+            on_created=lambda new_id, new_url: _link_remote(link, new_id, new_url),
         )
         applied += outcome.applied
         notes += outcome.notes
@@ -168,7 +200,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
         url = outcome.url or (actual.url if actual else "")
         if remote_id and remote_id != link.remote_id:
             _link_remote(link, remote_id)
-        if not outcome.linked_existing:
+        if not outcome.replan:
             break
     if not url and remote_id:
         url = client.inspection_get(remote_id).url
@@ -184,14 +216,16 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     return {"message": message, "applied": applied, "notes": notes, "remote_id": remote_id}
 
 
-def _link_remote(link: SpectoraLink, remote_id: str) -> None:
+def _link_remote(link: SpectoraLink, remote_id: str, url: str = "") -> None:
     other = SpectoraLink.objects.filter(remote_id=remote_id).exclude(pk=link.pk).first()
     if other is not None:
         raise PermanentError(
             f"Spectora job {remote_id} is already linked to {other.workorder}; a Spectora job "
             "can belong to one workorder only.", code="already_linked",
         )
-    SpectoraLink.objects.filter(pk=link.pk).update(remote_id=remote_id)
+    url = job_url(url) if url else ""  # only links that are safe to render (client/egress.py)
+    fields = {"remote_id": remote_id, **({"url": url} if url else {})}
+    SpectoraLink.objects.filter(pk=link.pk).update(**fields)
     link.remote_id = remote_id
 
 
@@ -202,8 +236,7 @@ def _cancel(client: SpectoraClient, workorder: Workorder, link: SpectoraLink) ->
         if found is None:
             return {"message": "No Spectora job exists yet; it will be cancelled as soon as "
                                "one is linked.", "applied": []}
-        _link_remote(link, found.id)
-        SpectoraLink.objects.filter(pk=link.pk).update(url=job_url(found["url"]))
+        _link_remote(link, found.id, found["url"] or "")
     reason = workorder.cancel_reason or "Cancelled in Attik"
     client.inspection_cancel(
         link.remote_id, reason,
@@ -218,6 +251,17 @@ def _is_rate_limit(error: SpectoraError) -> bool:
 
 
 def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
+    if breaker.is_outage(error):
+        connection = SpectoraConnection.objects.filter(company_id=run.company_id).first()
+        if connection is not None:
+            breaker.record_failure(connection.pk)
+            paused = breaker.paused(connection.pk)
+            if paused is not None:
+                # Spectora is down for everyone, not this run's fault: the attempt is given
+                # back and the run waits for the resume.
+                SyncRun.objects.filter(pk=run.pk).update(attempts=F("attempts") - 1)
+                _defer_until_resumed(run, paused)
+                return "paused"
     if _is_rate_limit(error) and run.deferrals < runs.MAX_RATE_LIMIT_DEFERRALS:
         delay = max(error.retry_after or 1.0, 1.0) + random.uniform(0, 1)
         _requeue(run, countdown=delay, give_back_attempt=True,
@@ -238,11 +282,13 @@ def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
 
 
 def _requeue(run: SyncRun, *, countdown: float, reason: str,
-             give_back_attempt: bool = False) -> None:
+             give_back_attempt: bool = False, count_deferral: bool = True) -> None:
     now = timezone.now()
     fields = {"state": RunState.QUEUED, "next_attempt_at": now + timedelta(seconds=countdown)}
     if give_back_attempt:
-        fields.update(attempts=F("attempts") - 1, deferrals=F("deferrals") + 1)
+        fields.update(attempts=F("attempts") - 1)
+    if give_back_attempt and count_deferral:
+        fields.update(deferrals=F("deferrals") + 1)
     if reason:
         fields["reason"] = reason[:1000]
     SyncRun.objects.filter(pk=run.pk).update(**fields)
@@ -269,7 +315,10 @@ def _finish(run: SyncRun, link: SpectoraLink, state: str, reason: str, *, code: 
         newer_run_waiting = SyncRun.objects.filter(
             workorder_id=run.workorder_id, kind=RunKind.SYNC, state=RunState.QUEUED
         ).exists()
-        if (run.kind == RunKind.SYNC or state == RunState.FAILED) and not newer_run_waiting:
+        if newer_run_waiting:
+            # The chip says what comes next, not what this run did.
+            link_fields["sync_state"] = SyncState.QUEUED
+        elif run.kind == RunKind.SYNC or state == RunState.FAILED:
             link_fields["sync_state"] = {
                 RunState.SUCCEEDED: SyncState.SYNCED,
                 RunState.FAILED: SyncState.FAILED,
@@ -288,22 +337,13 @@ def _finish(run: SyncRun, link: SpectoraLink, state: str, reason: str, *, code: 
 
 
 def _email_admins(run: SyncRun, reason: str) -> None:
-    emails = list(
-        Membership.objects.filter(company_id=run.company_id, role=Role.ADMIN)
-        .exclude(user__email="")
-        .values_list("user__email", flat=True)
-    )
-    if not emails:
-        return
-    send_mail(
+    breaker.notify_admins(
+        run.company_id,
         subject=f"Spectora sync failed for {run.workorder}",
         message=(
             f"The Spectora sync of {run.workorder} ({run.workorder.address}) failed:\n\n"
             f"{reason}\n\nFix the cause, then retry it from the Failed syncs page."
         ),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=emails,
-        fail_silently=True,
     )
 
 

@@ -1,12 +1,14 @@
 """Apply a plan to Spectora, in order, through the client.
 
-Create is idempotent twice over: the caller searched by ``external_ref``
-first, the POST carries an ``Idempotency-Key`` derived from the workorder, and
-a 409 ``external_ref_taken`` links to the inspection Spectora names.
+Create is idempotent twice over, with no search first: the POST carries an
+``Idempotency-Key`` derived from the workorder (a retry after a lost answer
+gets the same job back), and a 409 ``external_ref_taken`` links to the
+inspection Spectora names. Either way the caller stores the id at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spectora_integration.client import ExternalRefTaken, Inspection, SpectoraClient
@@ -21,6 +23,12 @@ class Outcome:
     applied: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     linked_existing: bool = False
+    stale_replay: bool = False  # a replayed create answered with older attributes
+
+    @property
+    def replan(self) -> bool:
+        """The rest of the plan assumed a fresh empty job: re-read it and plan again."""
+        return self.linked_existing or self.stale_replay
 
 
 def create_key(workorder) -> str:
@@ -34,11 +42,15 @@ def apply_plan(
     inspection_id: str | None,
     key_prefix: str,
     create_idempotency_key: str,
+    on_created: Callable[[str, str], None] | None = None,
 ) -> Outcome:
     """Run each operation; raises the client's SpectoraError at the first failure.
 
     ``key_prefix`` makes child POST keys unique per run attempt, so a retried
     attempt re-plans from a fresh read rather than replaying stale answers.
+    ``on_created(inspection_id, url)`` is called as soon as the create answers
+    (or a 409 names the existing job), before any child: the caller stores the
+    id at once, so a failure later in the plan never loses it.
     """
     outcome = Outcome(inspection_id=inspection_id)
     for index, op in enumerate(plan):
@@ -47,8 +59,9 @@ def apply_plan(
             continue
         if op.op == Op.CREATE_INSPECTION:
             _create(client, op, outcome, create_idempotency_key)
-            if outcome.linked_existing:
-                # Spectora already had it: the rest of this plan assumed an empty job.
+            if on_created is not None:
+                on_created(outcome.inspection_id, outcome.url)
+            if outcome.replan:
                 return outcome
             continue
         assert outcome.inspection_id, "child operation before the inspection exists"
@@ -72,6 +85,9 @@ def _create(client: SpectoraClient, op: Operation, outcome: Outcome, key: str) -
     outcome.inspection_id = created.id
     outcome.url = created.url
     outcome.applied.append(op.description)
+    # The same key within 24 h replays the first answer: if the workorder changed since
+    # that first (lost) answer, the job holds the older values.
+    outcome.stale_replay = bool(planner.attributes_differ(op.attributes, created))
 
 
 def _apply_one(client: SpectoraClient, op: Operation, inspection_id: str, key: str) -> None:

@@ -138,6 +138,12 @@ def _same(key: str, wanted: Any, actual: Any) -> bool:
     return (wanted or "") == (actual or "") if isinstance(wanted, str) else wanted == actual
 
 
+def attributes_differ(wanted: dict[str, Any], actual: Inspection) -> list[str]:
+    """The job attributes of ``wanted`` that ``actual`` does not hold."""
+    return sorted(k for k, v in wanted.items()
+                  if k != "external_ref" and not _same(k, v, actual[k]))
+
+
 def plan_sync(
     desired: Desired, actual: Inspection | None, *, force: bool = False
 ) -> list[Operation]:

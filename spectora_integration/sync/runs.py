@@ -16,7 +16,6 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from spectora_integration import queueing
 from spectora_integration.models import (
     RunKind,
     RunState,
@@ -26,6 +25,7 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
+from spectora_integration.queueing import enqueue_run
 from spectora_integration.sync.eligibility import Ineligible, check_eligibility
 from workorders.models import Workorder
 from workorders.services import activity_record
@@ -41,6 +41,21 @@ BACKOFF_CAP_SECONDS = 300.0  # well below Redis' visibility timeout (settings: 3
 LEASE_SECONDS = settings.SPECTORA_SYNC_LEASE_SECONDS  # above the task's hard time limit
 AUTO_SYNC_DELAY_SECONDS = 2.0  # lets a burst of edits join one run
 SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
+
+
+# A person's Sync / Force sync (page, API, admin) runs a run waiting for a retry now.
+CUTS_THE_WAIT = (Trigger.MANUAL, Trigger.API, Trigger.ADMIN)
+
+
+def _probe_soon(company_id: int) -> None:
+    """While Spectora is not answering, a person's click checks it sooner (breaker.py)."""
+    from spectora_integration.sync import breaker  # breaker sends runs back through here
+
+    breaker.probe_soon(company_id)
+
+
+def _waiting_for_retry(run: SyncRun) -> bool:
+    return run.next_attempt_at is not None and run.next_attempt_at > timezone.now()
 
 
 class SyncRefused(Exception):
@@ -92,10 +107,20 @@ def sync_request(
             .order_by("id")
             .first()
         )
+        if trigger in CUTS_THE_WAIT:
+            _probe_soon(workorder.company_id)
         if run is not None:
             run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
             run.force = run.force or force
-            run.save(update_fields=["requesters", "force"])
+            fields = ["requesters", "force"]
+            if trigger in CUTS_THE_WAIT and _waiting_for_retry(run):
+                # A person asked: run it now. A delayed message sent earlier then finds
+                # the run finished or not yet due again, and claims nothing.
+                run.next_attempt_at = timezone.now()
+                fields.append("next_attempt_at")
+                SyncOutbox.objects.filter(run=run).update(enqueued_at=run.next_attempt_at)
+                transaction.on_commit(lambda: enqueue_run(run.pk))
+            run.save(update_fields=fields)
             return run
         run = SyncRun.objects.create(
             company_id=workorder.company_id,
@@ -114,12 +139,6 @@ def sync_request(
         delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
         transaction.on_commit(lambda: enqueue_run(run.pk, delay))
     return run
-
-
-def enqueue_run(run_id: int, countdown: float = 0) -> None:
-    """Send a run to the workers; if the broker is down, the outbox sweeper sends it later."""
-    queueing.enqueue("run_sync", run_id, countdown=countdown,
-                     fallback="the outbox sweeper will enqueue it")
 
 
 # Runs a person should look at: failed for good, or skipped (not sent) with a reason.

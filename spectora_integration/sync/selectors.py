@@ -123,6 +123,15 @@ class SyncHealth:
                     and self.last_success_at > self.last_failure_at)
 
     @property
+    def paused_since(self) -> datetime | None:
+        """When Spectora stopped answering, while the connection is paused."""
+        return self.connection.paused_since if self.connection is not None else None
+
+    @property
+    def pause_message(self) -> str:
+        return self.connection.pause_message if self.connection is not None else ""
+
+    @property
     def busiest(self) -> int:
         return max((d.total for d in self.days), default=0)
 

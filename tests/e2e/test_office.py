@@ -45,7 +45,7 @@ def test_an_office_user_finds_a_workorder_and_syncs_it_from_the_keyboard(
 
     page.get_by_label("Search").fill("Juniper")
     expect(page.locator(".wo-link")).to_have_count(1)
-    expect(page).to_have_url(re.compile(r"[?&]q=Juniper"))
+    expect(page).to_have_url(re.compile(r"[?&]search=Juniper"))
     page.get_by_role("link", name=str(workorder)).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(str(workorder))
     expect(head_chip(page)).to_have_attribute("data-sync-state", "never")

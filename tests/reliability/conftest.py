@@ -26,6 +26,8 @@ FAST = {
     "SPECTORA_BACKOFF_BASE_SECONDS": "0.2",
     "SPECTORA_SYNC_LEASE_SECONDS": "25",
     "SPECTORA_SWEEP_AFTER_SECONDS": "3",
+    "SPECTORA_PROBE_BASE_SECONDS": "0.5",
+    "SPECTORA_PROBE_CAP_SECONDS": "2",
     "LOG_LEVEL": "WARNING",
 }
 
@@ -33,6 +35,8 @@ FAST = {
 @pytest.fixture
 def fast(settings, monkeypatch):
     settings.SPECTORA_READ_TIMEOUT_SECONDS = 0.5
+    settings.SPECTORA_PROBE_BASE_SECONDS = 0.5
+    settings.SPECTORA_PROBE_CAP_SECONDS = 2
     monkeypatch.setattr(runs, "BACKOFF_BASE_SECONDS", 0.2)
     monkeypatch.setattr(runs, "LEASE_SECONDS", 25)
     monkeypatch.setattr(runs, "SWEEP_AFTER_SECONDS", 3)

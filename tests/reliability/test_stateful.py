@@ -39,6 +39,7 @@ from workorders.services import (
 FAULTS = {
     "none": [],
     "5xx": [{"method": "*", "path": "/v2/*", "mode": "error", "status": 503, "rate": 0.3}],
+    "outage": [{"method": "*", "path": "/v2/*", "mode": "error", "status": 503}],  # breaker
     "applied": [{"method": "POST", "path": "/v2/*", "mode": "applied_then_error",
                  "status": 502, "rate": 0.3},
                 {"method": "DELETE", "path": "/v2/*", "mode": "applied_then_error",
@@ -198,4 +199,8 @@ def test_random_histories_end_with_spectora_equal_to_attik(sandbox, settings_fas
 @pytest.fixture
 def settings_fast(settings):
     settings.SPECTORA_READ_TIMEOUT_SECONDS = 0.3
+    # A fault streak may pause the connection: its probe is then always due, so a drain
+    # goes on (and the breaker is part of every random history).
+    settings.SPECTORA_PROBE_BASE_SECONDS = 0
+    settings.SPECTORA_BREAKER_FAILURES = 3
     return settings

@@ -155,7 +155,7 @@ def test_the_services_hold_the_bounds_for_every_caller(company, office_user, ove
 
 
 def test_a_catalogue_price_over_the_bound_is_refused_too(company, office_user):
-    pricey = ServiceFactory(company=company, price_cents=2**40)
+    pricey = ServiceFactory(company=company, price_cents=services.PRICE_CENTS_MAX + 1)
     with pytest.raises(ValidationFailed) as refused:
         workorder_create(company=company, user=office_user, values=service_values(),
                          line_items=[LineItemInput(pricey)])

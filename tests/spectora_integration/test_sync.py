@@ -404,7 +404,8 @@ class TestFaults:
         assert admin_user.email in mail.outbox[0].to
         assert "sandbox-key" not in mail.outbox[0].body
 
-    def test_transient_errors_fail_after_the_cap(self, spectora):
+    def test_transient_errors_fail_after_the_cap(self, spectora, settings):
+        settings.SPECTORA_BREAKER_FAILURES = 1000  # one run alone: the breaker stays out
         wo = book(spectora)
         spectora.faults({"method": "*", "path": "/v2/*", "mode": "error", "status": 503})
         run = sync(wo)

@@ -101,8 +101,8 @@ class TestSyncRuns:
         assert api.get("/api/v1/sync-runs/?state=bogus").status_code == 400
         detail = api.get(f"/api/v1/sync-runs/{failed.pk}/").json()
         assert detail["attempts"] == 1
-        assert [c["method"] for c in detail["calls"]] == ["GET", "POST"]
-        assert detail["calls"][1]["status"] == 422
+        assert [c["method"] for c in detail["calls"]] == ["POST"]  # no search before a create
+        assert detail["calls"][0]["status"] == 422
 
     def test_only_admins_retry(self, spectora, office_user, scheduler_user, admin_user):
         failed = self.failed_run(spectora)
