@@ -97,6 +97,7 @@ def _shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
+@pytest.mark.usefixtures("no_auto_sync_on_booking")  # the pages show one of each sync state
 def test_the_main_pages_have_no_serious_accessibility_problems_and_are_captured(
     celery_worker_process, pages, spectora, admin_user, office_user, book
 ):
