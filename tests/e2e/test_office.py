@@ -28,6 +28,7 @@ pytestmark = [
 SETTLE_MS = WORKER_WAIT * 1000
 
 
+@pytest.mark.usefixtures("no_auto_sync_on_booking")  # a job that was never synced
 def test_an_office_user_finds_a_workorder_and_syncs_it_from_the_keyboard(
     celery_worker_process, page, spectora, office_user, book
 ):
@@ -244,3 +245,24 @@ def test_refresh_from_spectora_brings_over_a_change_whose_webhook_was_lost(
     page.reload()
     expect(page.locator(".detail-head")).to_contain_text("79 Spectora Lane")
     assert link_state(workorder) == SyncState.SYNCED
+
+
+def test_a_workorder_booked_in_the_form_reaches_spectora_without_a_click(
+    celery_worker_process, page, spectora, office_user
+):
+    """Every workorder has a twin: booking an eligible one is enough (CONTRACT 3.1)."""
+    login(page, office_user)
+    page.goto("/workorders/new/")
+    page.get_by_label("Date and time").fill(soon(3).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Property address").fill("3 Quince Street, Springfield")
+    page.get_by_label("Client name").fill("Harper Quinn")
+    page.locator("select[name='assignees-0-employee']").select_option(
+        str(spectora.inspectors[0].pk))
+    page.locator("select[name='line_items-0-service']").select_option(
+        str(spectora.services[0].pk))
+    page.get_by_role("button", name=re.compile("^Book")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("WO-")
+    # Nobody clicks Sync: the chip goes to synced by itself and Spectora has the job.
+    expect(head_chip(page)).to_have_attribute("data-sync-state", "synced", timeout=SETTLE_MS)
+    jobs = spectora.state()
+    assert [job["client_name"] for job in jobs] == ["Harper Quinn"]
