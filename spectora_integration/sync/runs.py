@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from attik import logcontext
 from spectora_integration import queueing
 from spectora_integration.models import (
     RunKind,
@@ -102,6 +103,7 @@ def sync_request(
             requested_by=user if getattr(user, "pk", None) else None,
             requesters=[_requester(user, trigger)],
             force=force,
+            request_id=logcontext.current_request_id(),
         )
         SyncOutbox.objects.create(run=run, enqueued_at=timezone.now(), enqueue_count=1)
         if kind == RunKind.SYNC:
