@@ -11,7 +11,10 @@ simple queries without pause (read a workorder, read a run's latest calls,
 insert a call) and records each query's latency. Also records the same
 queries' latency for a few seconds before the prune, as the baseline.
 
-Writes benchmarks/results/prune.json. The database's tables are emptied at the
+``--batch-size 1000000`` deletes everything in one statement, for comparison
+(``--result prune-one-statement`` keeps prune.json).
+
+Writes benchmarks/results/prune.json (or ``--result``). The database's tables are emptied at the
 start, so re-runs are comparable; the database itself is left for inspection.
 """
 
@@ -142,6 +145,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--old", type=float, default=0.8, help="share older than 30 days")
     parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--result", default="prune",
+                        help="results file name (benchmarks/results/<name>.json)")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("Set DATABASE_URL=postgres:///attik_prune_bench (createdb it first).")
@@ -172,9 +177,10 @@ def main() -> None:
         "latency_during_prune": summary(prober.between(started, finished)),
         "slowest_during_prune": prober.slowest(started, finished),
         "command": "DATABASE_URL=postgres:///attik_prune_bench .venv/bin/python "
-                   f"benchmarks/prune_benchmark.py --rows {args.rows}",
+                   f"benchmarks/prune_benchmark.py --rows {args.rows} "
+                   f"--batch-size {args.batch_size} --result {args.result}",
     }
-    path = write_result("prune", result)
+    path = write_result(args.result, result)
     print(json.dumps(result, indent=2))
     print(f"wrote {path}")
 
