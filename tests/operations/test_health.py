@@ -35,9 +35,12 @@ def failing(body) -> list[str]:
 
 
 @pytest.mark.usefixtures("fresh_heartbeats")
-def test_it_is_ok_when_every_check_passes(client):
+def test_it_is_ok_when_every_check_passes(client, settings):
+    """On the suite's own broker: the filesystem one, or Redis (PING) in bin/test --full."""
     status, body = get(client)
     assert status == 200
+    scheme = settings.CELERY_BROKER_URL.split(":", 1)[0]
+    assert body["checks"]["broker"]["transport"] == scheme.replace("rediss", "redis")
     assert body["status"] == "ok"
     assert set(body["checks"]) == {"database", "broker", "worker", "beat"}
     assert all(check["ok"] for check in body["checks"].values())
@@ -82,8 +85,32 @@ def test_a_redis_broker_on_a_closed_port_answers_503_without_its_password(client
     assert "127.0.0.1" not in str(body)
 
 
+@pytest.fixture
+def filesystem_broker(settings, tmp_path):
+    """The filesystem broker in folders of this test's own (whatever the suite's broker)."""
+    folders = {name: tmp_path / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
+    }
+    return folders
+
+
 @pytest.mark.usefixtures("fresh_heartbeats")
-def test_an_unwritable_broker_folder_answers_503(client, settings, tmp_path):
+def test_the_filesystem_broker_is_ok_when_its_folders_take_files(client, filesystem_broker):
+    status, body = get(client)
+    assert status == 200
+    assert body["checks"]["broker"] == {"ok": True, "transport": "filesystem"}
+    for folder in filesystem_broker.values():
+        assert list(folder.iterdir()) == []  # the probe leaves nothing behind
+
+
+@pytest.mark.usefixtures("fresh_heartbeats")
+def test_an_unwritable_broker_folder_answers_503(client, settings, filesystem_broker, tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -97,23 +124,12 @@ def test_an_unwritable_broker_folder_answers_503(client, settings, tmp_path):
 
 
 @pytest.mark.usefixtures("fresh_heartbeats")
-def test_a_missing_broker_folder_answers_503(client, settings, tmp_path):
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        **settings.CELERY_BROKER_TRANSPORT_OPTIONS, "control_folder": str(tmp_path / "gone"),
-    }
+def test_a_missing_broker_folder_answers_503(client, settings, filesystem_broker, tmp_path):
+    filesystem_broker["control"].rmdir()
     status, body = get(client)
     assert status == 503
     assert failing(body) == ["broker"]
     assert body["checks"]["broker"]["error"] == "FileNotFoundError"
-
-
-def test_the_probe_leaves_no_file_in_the_broker_folders(client, settings, fresh_heartbeats):
-    from pathlib import Path
-
-    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-    before = set(folder.iterdir())
-    assert get(client)[0] == 200
-    assert set(folder.iterdir()) == before
 
 
 def test_a_stale_worker_heartbeat_answers_503_naming_the_worker(client, settings):
