@@ -13,10 +13,15 @@ app.autodiscover_tasks()
 
 
 @setup_logging.connect
-def use_django_logging(**kwargs) -> None:
-    """Workers and beat log like the web (settings.LOGGING: JSON or text, with context)."""
+def use_django_logging(loglevel=None, **kwargs) -> None:
+    """Workers and beat log like the web (settings.LOGGING: JSON or text, with context).
+
+    The command's ``--loglevel`` still sets the level, as it did before.
+    """
     import logging.config
 
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
