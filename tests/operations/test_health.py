@@ -187,3 +187,10 @@ def test_the_heartbeat_is_on_the_beat_schedule_and_expires(settings):
     assert entry["task"] == heartbeat.TASK_NAME
     assert entry["schedule"] <= 60
     assert entry["options"]["expires"] < settings.ATTIK_HEARTBEAT_STALE_SECONDS
+
+
+@pytest.mark.usefixtures("fresh_heartbeats")
+def test_it_answers_over_plain_http_when_https_is_enforced(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/health/").status_code == 200  # a load balancer's probe
+    assert client.get("/metrics").status_code == 301  # the token only travels over https
