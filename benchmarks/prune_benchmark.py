@@ -14,6 +14,9 @@ queries' latency for a few seconds before the prune, as the baseline.
 ``--batch-size 1000000`` deletes everything in one statement, for comparison
 (``--result prune-one-statement`` keeps prune.json).
 
+Also times one ``/metrics`` scrape (its grouped queries read every kept
+SyncCall row) before and after the prune.
+
 Writes benchmarks/results/prune.json (or ``--result``). The database's tables are emptied at the
 start, so re-runs are comparable; the database itself is left for inspection.
 """
@@ -131,6 +134,20 @@ class Prober(threading.Thread):
         return {"ms": round(worst[0], 1), "query": worst[1]}
 
 
+def scrape_seconds() -> float:
+    """One /metrics scrape (all of its queries), median of three."""
+    from prometheus_client import generate_latest
+
+    from operations.metrics import registry
+
+    times = []
+    for _ in range(3):
+        started = time.monotonic()
+        generate_latest(registry())
+        times.append(time.monotonic() - started)
+    return round(statistics.median(times), 3)
+
+
 def summary(values: list[float]) -> dict:
     return {
         "queries": len(values),
@@ -157,6 +174,7 @@ def main() -> None:
 
     loaded = load(args.rows, args.old)
     print(f"loaded {loaded}", flush=True)
+    scrape_before = scrape_seconds()
     prober = Prober()
     prober.start()
     time.sleep(BASELINE_SECONDS)
@@ -167,6 +185,7 @@ def main() -> None:
     prober.stop.set()
     prober.join()
     remaining = SyncCall.objects.count()
+    scrape_after = scrape_seconds()
     result = {
         **loaded,
         "batch_size": args.batch_size,
@@ -176,6 +195,8 @@ def main() -> None:
         "latency_before_prune": summary(prober.between(started - BASELINE_SECONDS, started)),
         "latency_during_prune": summary(prober.between(started, finished)),
         "slowest_during_prune": prober.slowest(started, finished),
+        "metrics_scrape_seconds": {f"{loaded['rows']} calls": scrape_before,
+                                   f"{remaining} calls": scrape_after},
         "command": "DATABASE_URL=postgres:///attik_prune_bench .venv/bin/python "
                    f"benchmarks/prune_benchmark.py --rows {args.rows} "
                    f"--batch-size {args.batch_size} --result {args.result}",
