@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
     "axes",
     "workorders",
     "spectora_integration",
+    "operations",
 ]
 # The Spectora sandbox (a local stand-in for Spectora) is installed only for the
 # demo, for its `spectora_sandbox` command; tests import it directly.
@@ -89,6 +91,7 @@ if ATTIK_SANDBOX_APP:
     INSTALLED_APPS.append("spectora_sandbox")
 
 MIDDLEWARE = [
+    "operations.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -183,6 +186,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers probe over plain http; /health/ carries nothing secret.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -311,19 +316,55 @@ SPECTORA_PROBE_CAP_SECONDS = env.float("SPECTORA_PROBE_CAP_SECONDS", default=300
 # into an outage (an 80 s outage is noticed within seconds), doubling would wait until 150 s.
 SPECTORA_PROBE_GROWTH = env.float("SPECTORA_PROBE_GROWTH", default=1.5)
 
+# Operations (docs/operations.md): the heartbeat behind /health/, /metrics, retention.
+ATTIK_HEARTBEAT_SECONDS = env.float("ATTIK_HEARTBEAT_SECONDS", default=30.0)
+ATTIK_HEARTBEAT_STALE_SECONDS = env.float("ATTIK_HEARTBEAT_STALE_SECONDS", default=120.0)
+# When set, GET /metrics needs "Authorization: Bearer <token>".
+ATTIK_METRICS_TOKEN = env.str("ATTIK_METRICS_TOKEN", default="")
+# Rows older than these are deleted daily (and by `manage.py prune`); a workorder's
+# latest run is always kept.
+ATTIK_RETAIN_SYNC_CALLS_DAYS = env.int("ATTIK_RETAIN_SYNC_CALLS_DAYS", default=30)
+ATTIK_RETAIN_SYNC_RUNS_DAYS = env.int("ATTIK_RETAIN_SYNC_RUNS_DAYS", default=90)
+ATTIK_RETAIN_WEBHOOKS_DAYS = env.int("ATTIK_RETAIN_WEBHOOKS_DAYS", default=14)
+ATTIK_RETAIN_ACTIVITY_DAYS = env.int("ATTIK_RETAIN_ACTIVITY_DAYS", default=365)
+ATTIK_PRUNE_BATCH_SIZE = env.int("ATTIK_PRUNE_BATCH_SIZE", default=5000)
+
 CELERY_BEAT_SCHEDULE = {
     "spectora-sweep-outbox": {"task": "spectora.sweep_outbox", "schedule": 30.0},
     "spectora-drift-scan": {
         "task": "spectora.drift_scan", "schedule": SPECTORA_DRIFT_SCAN_SECONDS,
     },
+    # A heartbeat nobody runs is worthless later: it expires instead of piling up.
+    "operations-heartbeat": {
+        "task": "operations.heartbeat", "schedule": ATTIK_HEARTBEAT_SECONDS,
+        "options": {"expires": ATTIK_HEARTBEAT_SECONDS * 2},
+    },
+    "operations-prune": {
+        "task": "operations.prune",
+        "schedule": crontab(hour=env.int("ATTIK_PRUNE_HOUR", default=3), minute=17),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# Logs: one JSON object per line in production, text in the demo (LOG_FORMAT
+# overrides). Every line carries the request id and, in a sync, the company,
+# workorder, sync run and attempt (attik/logcontext.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if ATTIK_DEMO_MODE else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "attik.logcontext.LogContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s"},
+        "json": {"()": "attik.logcontext.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -7,6 +7,7 @@ from spectora_integration.inbound import webhooks
 from workorders.api_auth import docs_view
 
 urlpatterns = [
+    path("", include("operations.urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -103,3 +103,21 @@ class SyncRunViewSet(CompanyScopedMixin, mixins.ListModelMixin, mixins.RetrieveM
         if not body.validated_data.get("all_failed"):
             failed = failed.filter(pk__in=body.validated_data["ids"])
         return Response({"retried": runs.sync_retry(failed, request.user)})
+
+
+@extend_schema(tags=["spectora"])
+class SpectoraHealthView(CompanyScopedMixin, APIView):
+    """Admins: the connection's state and the queue, as the dashboard shows them."""
+
+    @extend_schema(responses=inline_serializer("SpectoraHealth", {
+        "connection": serializers.ChoiceField(
+            ["connected", "paused", "failing", "not_connected"]),
+        "paused_until": serializers.DateTimeField(allow_null=True),
+        "queued": serializers.IntegerField(),
+        "retrying": serializers.IntegerField(),
+        "failed_24h": serializers.IntegerField(),
+        "oldest_queued_seconds": serializers.IntegerField(),
+    }))
+    def get(self, request):
+        self.require(permissions.MANAGE_INTEGRATION)
+        return Response(selectors.spectora_health(self.company))

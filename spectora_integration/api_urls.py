@@ -13,5 +13,6 @@ urlpatterns = [
          name="api-spectora-sync"),
     path("workorders/<int:pk>/spectora/preview/", api.PreviewView.as_view(),
          name="api-spectora-preview"),
+    path("spectora/health/", api.SpectoraHealthView.as_view(), name="api-spectora-health"),
     *router.urls,
 ]

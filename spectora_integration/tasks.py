@@ -1,10 +1,15 @@
 """Thin Celery tasks: each calls one service."""
 
+import logging
+
 from celery import shared_task
 
+from attik import logcontext
 from spectora_integration.client import TransientError
 from spectora_integration.inbound import deliveries, drift, importer
-from spectora_integration.sync import engine, runs
+from spectora_integration.sync import engine, runs, selectors
+
+log = logging.getLogger(__name__)
 
 # Below the workorder's lease, so a run that is still alive always holds its lease.
 SYNC_TIME_LIMIT = max(10, runs.LEASE_SECONDS - 30)
@@ -16,7 +21,12 @@ DRIFT_SCAN_TIME_LIMIT = 600
     time_limit=SYNC_TIME_LIMIT, soft_time_limit=int(SYNC_TIME_LIMIT * 0.85),
 )
 def run_sync(run_id: int) -> str:
-    return engine.sync_execute(run_id)
+    # Every line logged while it runs names the run, its workorder and company, the
+    # attempt, and the request id of the click that queued it.
+    with logcontext.bound(**selectors.run_log_context(run_id)):
+        result = engine.sync_execute(run_id)
+        log.info("sync run %s: %s", run_id, result)
+        return result
 
 
 @shared_task(name="spectora.sweep_outbox", acks_late=True, time_limit=120,

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from attik import logcontext
 from spectora_integration.client import (
     CallRecord,
     PermanentError,
@@ -154,6 +155,7 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
     link = SpectoraLink.objects.get(workorder=workorder)
     run.attempts += 1
     SyncRun.objects.filter(pk=run.pk).update(attempts=run.attempts)
+    logcontext.update(attempt=run.attempts)
     ineligible = check_eligibility(workorder, for_cancel=run.kind == RunKind.CANCEL)
     if ineligible is not None:
         _finish(run, link, RunState.SKIPPED, ineligible.message, code=ineligible.code)

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from attik import logcontext
 from spectora_integration.models import (
     RunKind,
     RunState,
@@ -113,6 +114,10 @@ def sync_request(
             run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
             run.force = run.force or force
             fields = ["requesters", "force"]
+            if not run.request_id and logcontext.current_request_id():
+                # A click joining an automatic run: one grep follows it from here on.
+                run.request_id = logcontext.current_request_id()
+                fields.append("request_id")
             if trigger in CUTS_THE_WAIT and _waiting_for_retry(run):
                 # A person asked: run it now. A delayed message sent earlier then finds
                 # the run finished or not yet due again, and claims nothing.
@@ -130,6 +135,7 @@ def sync_request(
             requested_by=user if getattr(user, "pk", None) else None,
             requesters=[_requester(user, trigger)],
             force=force,
+            request_id=logcontext.current_request_id(),
         )
         SyncOutbox.objects.create(run=run, enqueued_at=timezone.now(), enqueue_count=1)
         if kind == RunKind.SYNC:

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from spectora_integration.models import (
+    ConnectionState,
     RunKind,
     RunState,
     SpectoraConnection,
@@ -249,3 +250,78 @@ def workorders_in_sync_state(workorders: QuerySet, state: str) -> QuerySet:
     if state in SyncState.values:
         return workorders.filter(spectora_link__sync_state=state)
     raise ValueError(f"Unknown sync state {state!r}.")
+
+
+# ---------------------------------------------------------------- queue and connection health
+
+def _due(now: datetime) -> Q:
+    return Q(state=RunState.QUEUED) & (Q(next_attempt_at__isnull=True)
+                                       | Q(next_attempt_at__lte=now))
+
+
+def sync_queue(runs: QuerySet[SyncRun], *, now: datetime | None = None) -> dict:
+    """Queued (due now), retrying (waiting out a backoff), running, and the oldest due wait.
+
+    A run's wait starts when it became due: the end of its backoff, else its creation.
+    """
+    now = now or timezone.now()
+    figures = runs.aggregate(
+        queued=Count("id", filter=_due(now)),
+        retrying=Count("id", filter=Q(state=RunState.QUEUED, next_attempt_at__gt=now)),
+        running=Count("id", filter=Q(state=RunState.RUNNING)),
+        oldest_due_since=Min(Coalesce("next_attempt_at", "created_at"), filter=_due(now)),
+    )
+    since = figures.pop("oldest_due_since")
+    figures["oldest_queued_seconds"] = (
+        max(0, int((now - since).total_seconds())) if since else 0
+    )
+    return figures
+
+
+def paused_until(connection: SpectoraConnection | None, *, now: datetime | None = None):
+    """While the circuit breaker holds the connection (``sync/breaker.py``): when its next
+    probe is due (now, at the latest); None when it is not paused."""
+    if connection is None or not connection.is_paused:
+        return None
+    return max(connection.paused_until or (now or timezone.now()), now or timezone.now())
+
+
+def connection_status(connection: SpectoraConnection | None, *,
+                      now: datetime | None = None) -> str:
+    """``connected``, ``paused``, ``failing`` or ``not_connected``."""
+    if connection is None or not connection.is_connected:
+        return "not_connected"
+    if paused_until(connection, now=now) is not None:
+        return "paused"
+    if connection.state == ConnectionState.FAILING:
+        return "failing"
+    return "connected"
+
+
+def spectora_health(company, *, now: datetime | None = None) -> dict:
+    """The API's health figures; failed_24h is the dashboard's (``sync_health``)."""
+    now = now or timezone.now()
+    health = sync_health(company, days=1, now=now)
+    queue = sync_queue(SyncRun.objects.filter(company=company), now=now)
+    until = paused_until(health.connection, now=now)
+    return {
+        "connection": connection_status(health.connection, now=now),
+        "paused_until": until,
+        "queued": queue["queued"],
+        "retrying": queue["retrying"],
+        "failed_24h": health.failed_last_24h,
+        "oldest_queued_seconds": queue["oldest_queued_seconds"],
+    }
+
+
+def run_log_context(run_id: int) -> dict:
+    """What a worker's log lines for this run carry (ids only: no personal data)."""
+    row = SyncRun.objects.filter(pk=run_id).values(
+        "company_id", "workorder_id", "request_id", "attempts"
+    ).first()
+    if row is None:
+        return {"sync_run": run_id}
+    return {
+        "company": row["company_id"], "workorder": row["workorder_id"], "sync_run": run_id,
+        "attempt": row["attempts"] + 1, "request_id": row["request_id"] or None,
+    }

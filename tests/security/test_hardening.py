@@ -116,16 +116,33 @@ def test_only_admins_change_the_connection_mappings_or_retry(company, role):
 @pytest.mark.django_db
 @pytest.mark.usefixtures("queued")  # no broker: nothing is sent to workers
 def test_the_api_key_and_webhook_secret_never_show(spectora, admin_user, caplog, monkeypatch):
-    """After syncs, a failure and page views: no page, API answer, log line or row has them."""
+    """After syncs, a failure and page views: no page, API answer, log line or row has them.
+
+    The production log output (one JSON object per line, with the sync's context) is
+    checked too, and it carries no client personal data either.
+    """
+    import io
+
+    from attik import logcontext
+    from spectora_integration import tasks
+
     caplog.set_level(logging.DEBUG)
+    json_output = io.StringIO()
+    json_handler = logging.StreamHandler(json_output)
+    json_handler.addFilter(logcontext.LogContextFilter())
+    json_handler.setFormatter(logcontext.json_formatter())
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [*root.handlers, json_handler])
     key, webhook_secret = "sandbox-key", spectora.sandbox.webhook_secret
     wo = book(spectora)
-    runs.sync_request(wo, admin_user)
+    run = runs.sync_request(wo, admin_user)
+    tasks.run_sync(run.pk)
     drain(wo)
     spectora.faults({"method": "*", "path": "/v2/*", "mode": "error", "status": 401})
     wo.notes = "again"
     wo.save()
-    runs.sync_request(wo, admin_user)
+    run = runs.sync_request(wo, admin_user)
+    tasks.run_sync(run.pk)
     drain(wo)
     client = Client()
     client.force_login(admin_user)
@@ -147,7 +164,12 @@ def test_the_api_key_and_webhook_secret_never_show(spectora, admin_user, caplog,
     texts += [repr(list(SyncCall.objects.values()))]
     texts += [repr(list(ActivityEvent.objects.values()))]
     texts += [caplog.text]
+    json_lines = json_output.getvalue().splitlines()
+    assert any(f'"sync_run": {run.pk}' in line for line in json_lines)
+    texts += [json_output.getvalue()]
     for text in texts:
         assert key not in text
         assert webhook_secret not in text
         assert webhook_secret.removeprefix("whsec_") not in text
+    for personal in (wo.client_name, wo.client_email, wo.address):
+        assert personal not in json_output.getvalue()

@@ -154,7 +154,8 @@ def test_no_url_leaks_or_changes_another_companys_rows(client, company, other_co
         for method in ("get", "post"):
             response = getattr(client, method)(path, POST_BODY if method == "post" else None)
             body = response.content.decode(errors="replace")
-            if response.status_code >= 500:
+            by_design = path == "/health/" and response.status_code == 503  # no heartbeat here
+            if response.status_code >= 500 and not by_design:
                 problems.append(f"{method.upper()} {path}: {response.status_code}")
             problems += [f"{method.upper()} {path} shows {m}" for m in MARKERS if m in body]
     assert client.get("/api/v1/workorders/").status_code == 200  # still signed in throughout

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from operations import views
+
+urlpatterns = [
+    path("health/", views.health, name="health"),
+    path("metrics", views.metrics_view, name="metrics"),
+]
