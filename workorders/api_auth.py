@@ -63,26 +63,22 @@ class RevokeTokenView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
 
+    def revoke(self, request) -> None:
+        tokens.token_revoke(request.auth)
+
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
-        tokens.token_revoke(request.auth)
+        self.revoke(request)
         user_logged_out.send(sender=request.user.__class__, request=request._request,
                              user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class RevokeAllTokensView(APIView):
+class RevokeAllTokensView(RevokeTokenView):
     """Revoke every token of the signed-in user (204)."""
 
-    authentication_classes = [TokenAuthentication]
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(request=None, responses={204: None})
-    def post(self, request):
+    def revoke(self, request) -> None:
         tokens.token_revoke_all(request.user)
-        user_logged_out.send(sender=request.user.__class__, request=request._request,
-                             user=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SchemaAccess(BasePermission):
