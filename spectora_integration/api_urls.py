@@ -13,5 +13,6 @@ urlpatterns = [
          name="api-spectora-sync"),
     path("workorders/<int:pk>/spectora/preview/", api.PreviewView.as_view(),
          name="api-spectora-preview"),
+    path("spectora/sync-all/", api.SyncAllView.as_view(), name="api-spectora-sync-all"),
     *router.urls,
 ]
