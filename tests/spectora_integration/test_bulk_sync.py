@@ -81,6 +81,8 @@ def test_an_admin_queues_every_eligible_upcoming_workorder_with_the_bulk_trigger
         assert run.outbox.enqueue_count == 1
     assert sorted(enqueued) == sorted(SyncRun.objects.values_list("pk", flat=True))
     assert set(SpectoraLink.objects.values_list("sync_state", flat=True)) == {"queued"}
+    listed = api(admin_user).get("/api/v1/sync-runs/").json()["results"]
+    assert {(r["trigger"], r["batch"]) for r in listed} == {("bulk", batch.pk)}
     activity = ActivityEvent.objects.filter(verb="sync_queued")
     assert sorted(activity.values_list("workorder_id", flat=True)) == sorted(synced)
 
