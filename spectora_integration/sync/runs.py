@@ -178,6 +178,11 @@ def sync_request_many(
     for start in range(0, len(workorders), BULK_CHUNK):
         chunk = workorders[start:start + BULK_CHUNK]
         with transaction.atomic():
+            # Lock the rows (serialises with sync_request for the same workorders; SQLite:
+            # the write lock); one deleted meanwhile is left out.
+            present = set(Workorder.objects.select_for_update()
+                          .filter(pk__in=[w.pk for w in chunk]).values_list("pk", flat=True))
+            chunk = [w for w in chunk if w.pk in present]
             made, reused = _request_chunk(company, chunk, user, force=force, trigger=trigger,
                                           batch=batch)
             activity_record_many(company, chunk, user if getattr(user, "pk", None) else None,
@@ -190,8 +195,6 @@ def sync_request_many(
 
 def _request_chunk(company, chunk, user, *, force, trigger, batch) -> tuple[int, int]:
     ids = [w.pk for w in chunk]
-    # Serialise with sync_request for the same workorders (row locks; SQLite: write lock).
-    list(Workorder.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
     waiting: dict[int, SyncRun] = {}
     for run in SyncRun.objects.filter(
         workorder_id__in=ids, kind=RunKind.SYNC, state=RunState.QUEUED

@@ -342,3 +342,23 @@ def test_mapping_a_service_queues_the_workorders_that_waited_for_it(admin_client
     assert sorted(queued.values_list("workorder_id", flat=True)) == sorted(w.pk for w in waiting)
     assert not SyncRun.objects.filter(workorder=elsewhere).exists()
     assert ActivityEvent.objects.filter(verb="sync_queued").count() == 3
+
+
+def test_a_workorder_deleted_before_its_turn_is_left_out_and_the_rest_queue(spectora,
+                                                                             admin_user):
+    kept, gone = book(spectora), book(spectora)
+    listed = [kept, gone]
+    Workorder.objects.filter(pk=gone.pk).delete()
+
+    queued = runs.sync_request_many(spectora.connection.company, listed, admin_user)
+
+    assert (queued.new, queued.joined) == (1, 0)
+    assert list(SyncRun.objects.values_list("workorder_id", flat=True)) == [kept.pk]
+    assert ActivityEvent.objects.filter(verb="sync_queued").count() == 1
+
+
+def test_sync_request_many_refuses_another_companys_workorders(spectora, other_company):
+    with pytest.raises(ValueError):
+        runs.sync_request_many(spectora.connection.company,
+                               [WorkorderFactory(company=other_company)])
+    assert not SyncRun.objects.exists()
