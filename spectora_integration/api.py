@@ -3,6 +3,7 @@ selectors do the work."""
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -16,7 +17,7 @@ from spectora_integration.serializers import (
     SyncRunDetailSerializer,
     SyncRunSerializer,
 )
-from spectora_integration.sync import engine, runs, selectors
+from spectora_integration.sync import bulk, engine, runs, selectors
 from workorders import permissions
 from workorders import selectors as workorder_selectors
 from workorders.api_scoping import CompanyScopedMixin
@@ -56,6 +57,43 @@ class SyncView(WorkorderSpectoraMixin, APIView):
                 status=status.HTTP_409_CONFLICT,
             )
         return Response({"sync_run": SyncRunSerializer(run).data}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["spectora"])
+class SyncAllView(CompanyScopedMixin, APIView):
+    """Admin only: queue a bulk sync of every eligible workorder scheduled from today on."""
+
+    @extend_schema(
+        request=SyncRequestSerializer,
+        responses={202: inline_serializer("SyncAllQueued", {
+            "queued": serializers.IntegerField(), "new": serializers.IntegerField(),
+            "joined": serializers.IntegerField(), "skipped": serializers.IntegerField(),
+            "skipped_reasons": inline_serializer("SkipGroup", {
+                "code": serializers.CharField(), "reason": serializers.CharField(),
+                "count": serializers.IntegerField(), "fix": serializers.CharField(),
+            }, many=True), "batch": serializers.IntegerField(),
+        }), 409: inline_serializer("SyncAllRefused", {"code": serializers.CharField(),
+                                                       "detail": serializers.CharField()})},
+    )
+    def post(self, request):
+        self.require(permissions.MANAGE_INTEGRATION)
+        body = SyncRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            result = bulk.sync_all(self.company, request.user,
+                                   force=body.validated_data["force"])
+        except bulk.NotConnected as refused:
+            return Response({"code": refused.ineligible.code, "detail": str(refused)},
+                            status=status.HTTP_409_CONFLICT)
+        return Response({
+            "queued": result.queued, "new": result.new, "joined": result.joined,
+            "skipped": result.skipped, "batch": result.batch.pk,
+            "skipped_reasons": [
+                {"code": g.code, "reason": g.reason, "count": g.count,
+                 "fix": reverse(g.fix_url_name) if g.fix_url_name else ""}
+                for g in result.groups
+            ],
+        }, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["spectora"])

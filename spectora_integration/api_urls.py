@@ -14,5 +14,6 @@ urlpatterns = [
     path("workorders/<int:pk>/spectora/preview/", api.PreviewView.as_view(),
          name="api-spectora-preview"),
     path("spectora/health/", api.SpectoraHealthView.as_view(), name="api-spectora-health"),
+    path("spectora/sync-all/", api.SyncAllView.as_view(), name="api-spectora-sync-all"),
     *router.urls,
 ]

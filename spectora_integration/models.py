@@ -176,6 +176,27 @@ class Trigger(models.TextChoices):
     RETRY = "retry", "Retry"
     CANCEL = "cancel", "Cancellation"
     DRIFT = "drift", "Drift repair"
+    BULK = "bulk", "Bulk sync"  # Sync all upcoming, or the workorders a fixed link waited for
+
+
+class SyncBatch(models.Model):
+    """One "Sync all upcoming workorders": its runs point here, so the page shows progress."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    force = models.BooleanField(default=False)
+    total = models.PositiveIntegerField(default=0)  # workorders queued (new runs and joined ones)
+    skipped = models.PositiveIntegerField(default=0)  # upcoming workorders left out
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["company", "-created_at"], name="syncbatch_company")]
+
+    def __str__(self) -> str:
+        return f"Bulk sync of {self.total} workorders ({self.created_at:%Y-%m-%d %H:%M})"
 
 
 class SyncRun(models.Model):
@@ -203,6 +224,10 @@ class SyncRun(models.Model):
     dismissed_at = models.DateTimeField(null=True, blank=True)
     # The X-Request-ID of the click that queued the run: its worker's log lines carry it.
     request_id = models.CharField(max_length=64, blank=True)
+    # The latest "Sync all" this run serves (a later one takes over a run still queued).
+    batch = models.ForeignKey(
+        SyncBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -19,7 +19,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
         model = SyncRun
         fields = ["id", "workorder", "workorder_number", "kind", "trigger", "requested_by",
                   "force", "state", "reason", "reason_code", "attempts", "created_at",
-                  "started_at", "finished_at", "dismissed_at", "summary"]
+                  "started_at", "finished_at", "dismissed_at", "summary", "batch"]
 
     def get_requested_by(self, run) -> str | None:
         return run.requested_by.get_username() if run.requested_by else None

@@ -13,6 +13,8 @@ urlpatterns = [
     path("spectora/connection/test/", setup_views.connection_test, name="connection_test"),
     path("spectora/connection/disconnect/", setup_views.connection_disconnect,
          name="connection_disconnect"),
+    path("spectora/sync-all/", setup_views.sync_all, name="sync_all"),
+    path("spectora/sync-all/progress/", setup_views.sync_all_progress, name="sync_all_progress"),
     path("spectora/staff/", setup_views.staff, name="staff"),
     path("spectora/staff/link/", setup_views.staff_link, name="staff_link"),
     path("spectora/staff/unlink/", setup_views.staff_unlink, name="staff_unlink"),

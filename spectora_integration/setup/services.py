@@ -19,6 +19,7 @@ from spectora_integration.client import Resource, SpectoraClient, SpectoraError
 from spectora_integration.client.addresses import validate_base_url
 from spectora_integration.crypto import SecretUnreadable
 from spectora_integration.models import SECRET_FIELDS, ConnectionState, SpectoraConnection
+from spectora_integration.sync import bulk
 from workorders.errors import ValidationFailed
 from workorders.models import Company, Employee, ReportType, Service
 from workorders.services import activity_record
@@ -223,15 +224,22 @@ def secrets_rotate() -> RotationResult:
 # ---------------------------------------------------------------- staff
 
 
-def staff_link(employee: Employee, inspector_id: str, *, user=None) -> Employee:
-    """Link an employee to a Spectora inspector that no other employee is linked to."""
+@dataclass(frozen=True)
+class Linked:
+    employee: Employee
+    queued: int = 0  # workorders that were waiting for this link, now queued
+
+
+def staff_link(employee: Employee, inspector_id: str, *, user=None) -> Linked:
+    """Link an employee to a Spectora inspector that no other employee is linked to,
+    then queue the upcoming workorders that were waiting for this link."""
     inspector_id = (inspector_id or "").strip()
     if not inspector_id:
         raise ValidationFailed("Choose a Spectora inspector.")
     with transaction.atomic():
         employee = Employee.objects.select_for_update().get(pk=employee.pk)
         if employee.spectora_inspector_id == inspector_id:
-            return employee
+            return Linked(employee)
         taken = (
             Employee.objects.filter(company_id=employee.company_id,
                                     spectora_inspector_id=inspector_id)
@@ -258,7 +266,8 @@ def staff_link(employee: Employee, inspector_id: str, *, user=None) -> Employee:
             f"Linked {employee.name} to Spectora inspector {inspector_id}{was}.",
             employee_id=employee.pk, inspector_id=inspector_id,
         )
-    return employee
+    queued = bulk.resync_waiting(employee.company, user, employees=[employee])
+    return Linked(employee, queued)
 
 
 def staff_unlink(employee: Employee, *, user=None) -> Employee:
@@ -320,11 +329,13 @@ def service_map(
     report_type_template_ids: dict[int, str | None] | None = None,
     *,
     user=None,
+    resync: bool = True,
 ) -> int:
     """Map a service (and some of its report types) to Spectora; return how many changed.
 
     ``report_type_template_ids`` maps ids of this service's report types to
     template ids (None unmaps); an id that is not one of them is refused.
+    ``resync`` queues the upcoming workorders that were waiting for this mapping.
     """
     report_type_template_ids = report_type_template_ids or {}
     own = {rt.pk: rt for rt in service.report_types.all()}
@@ -334,7 +345,9 @@ def service_map(
     changed = 0
     with transaction.atomic():
         new_id = _clean_id(spectora_service_id)
-        if service.spectora_service_id != new_id:
+        before = {rt.pk: rt.spectora_template_id for rt in own.values()}
+        service_changed = service.spectora_service_id != new_id
+        if service_changed:
             previous = service.spectora_service_id
             service.spectora_service_id = new_id
             service.save(update_fields=["spectora_service_id"])
@@ -345,11 +358,16 @@ def service_map(
                 service_id=service.pk, spectora_service_id=new_id,
             )
         for pk, template_id in report_type_template_ids.items():
-            changed += report_type_map(own[pk], template_id, user=user)
+            changed += report_type_map(own[pk], template_id, user=user, resync=False)
+    if changed and resync:
+        _resync_mapped(service.company, [service] if service_changed else [],
+                       [rt for rt in own.values() if rt.spectora_template_id != before[rt.pk]],
+                       user)
     return changed
 
 
-def report_type_map(report_type: ReportType, template_id: str | None, *, user=None) -> int:
+def report_type_map(report_type: ReportType, template_id: str | None, *, user=None,
+                    resync: bool = True) -> int:
     """Map a report type to a Spectora template (None unmaps); 1 when it changed, else 0."""
     new_id = _clean_id(template_id)
     if report_type.spectora_template_id == new_id:
@@ -362,7 +380,24 @@ def report_type_map(report_type: ReportType, template_id: str | None, *, user=No
         _mapping_message("report type", report_type.name, "Spectora template", previous, new_id),
         report_type_id=report_type.pk, spectora_template_id=new_id,
     )
+    if resync and new_id:
+        _resync_mapped(report_type.company, [], [report_type], user)
     return 1
+
+
+def _resync_mapped(company, services, report_types, user) -> int:
+    """Queue the upcoming workorders waiting for these rows' mappings (only mapped ones)."""
+    return bulk.resync_waiting(
+        company, user,
+        services=[s for s in services if s.spectora_service_id],
+        report_types=[rt for rt in report_types if rt.spectora_template_id],
+    )
+
+
+@dataclass(frozen=True)
+class MappingSaved:
+    changed: int
+    queued: int = 0  # workorders that were waiting for these mappings, now queued
 
 
 def mapping_save(
@@ -371,8 +406,9 @@ def mapping_save(
     services: dict[int, str | None],
     report_types: dict[int, str | None],
     user=None,
-) -> int:
-    """Save the Service mapping page in one go; every id must be the company's own."""
+) -> MappingSaved:
+    """Save the Service mapping page in one go; every id must be the company's own.
+    Then queue the upcoming workorders that were waiting for the new mappings."""
     remaining = dict(report_types)
     with transaction.atomic():
         service_rows = list(
@@ -385,6 +421,11 @@ def mapping_save(
         }
         if len(service_rows) != len(services) or len(report_type_rows) != len(report_types):
             raise ValidationFailed("Nothing was saved: those are not all your company's rows.")
+        every_rt = dict(report_type_rows)
+        for service in service_rows:
+            every_rt.update({rt.pk: rt for rt in service.report_types.all()})
+        before = {("service", s.pk): s.spectora_service_id for s in service_rows}
+        before.update({("rt", rt.pk): rt.spectora_template_id for rt in every_rt.values()})
         changed = 0
         for service in service_rows:
             own = {
@@ -392,10 +433,19 @@ def mapping_save(
                 for rt in service.report_types.all()
                 if rt.pk in remaining
             }
-            changed += service_map(service, services[service.pk], own, user=user)
+            changed += service_map(service, services[service.pk], own, user=user, resync=False)
         for pk, template_id in remaining.items():
-            changed += report_type_map(report_type_rows[pk], template_id, user=user)
-    return changed
+            changed += report_type_map(report_type_rows[pk], template_id, user=user,
+                                       resync=False)
+    if not changed:
+        return MappingSaved(0)
+    queued = _resync_mapped(
+        company,
+        [s for s in service_rows if s.spectora_service_id != before[("service", s.pk)]],
+        [rt for rt in every_rt.values() if rt.spectora_template_id != before[("rt", rt.pk)]],
+        user,
+    )
+    return MappingSaved(changed, queued)
 
 
 def _mapping_message(kind: str, name: str, target: str, previous, new) -> str:

@@ -15,7 +15,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from spectora_integration.client import Resource, SpectoraClient, SpectoraError
 from spectora_integration.client.addresses import validate_base_url
@@ -28,6 +29,8 @@ from spectora_integration.setup.forms import (
     StaffLinkForm,
     inspector_label,
 )
+from spectora_integration.sync import bulk
+from spectora_integration.sync import selectors as sync_selectors
 from workorders import permissions
 from workorders.errors import ValidationFailed
 from workorders.models import Employee, ReportType, Service
@@ -145,8 +148,38 @@ def connection(request):
     return _page(
         request,
         "spectora_integration/connection.html",
-        {"form": form, "connection": current, "webhook_url": webhook_url, "tab": "connection"},
+        {"form": form, "connection": current, "webhook_url": webhook_url, "tab": "connection",
+         "progress": sync_selectors.batch_progress(company)},
     )
+
+
+@admin_required
+@require_POST
+def sync_all(request):
+    """Sync all upcoming workorders (the button on the connection page)."""
+    force = request.POST.get("force") == "1"
+    try:
+        result = bulk.sync_all(_company(request), request.user, force=force)
+    except bulk.NotConnected as refused:
+        messages.error(request, f"Nothing was queued. {refused}")
+        return redirect("spectora:connection")
+    what = "Force sync" if force else "Sync"
+    plural = "" if result.queued == 1 else "s"
+    message = f"{what} of {result.queued} upcoming workorder{plural} queued."
+    if result.skipped:
+        reasons = "; ".join(f"{g.count} × {g.reason.rstrip('.')}" for g in result.groups[:5])
+        more = "; and more (see the Failed syncs page)" if len(result.groups) > 5 else ""
+        message += f" {result.skipped} left out: {reasons}{more}."
+    messages.success(request, message)
+    return redirect(f"{reverse('spectora:connection')}#bulk-sync")
+
+
+@admin_required
+@require_GET
+def sync_all_progress(request):
+    """The progress of the latest Sync all, for htmx polling while it runs."""
+    progress = sync_selectors.batch_progress(_company(request))
+    return render(request, "spectora_integration/_bulk_progress.html", {"progress": progress})
 
 
 @admin_required
@@ -245,12 +278,13 @@ def staff_link(request):
         return redirect("spectora:staff")
     employee = form.cleaned_data["employee"]
     try:
-        setup.staff_link(employee, form.inspector.id, user=request.user)
+        linked = setup.staff_link(employee, form.inspector.id, user=request.user)
     except ValidationFailed as exc:
         messages.error(request, f"Nothing changed. {exc.message}")
     else:
         label = inspector_label(form.inspector)
-        messages.success(request, f"Linked {employee.name} to Spectora inspector {label}.")
+        messages.success(request, f"Linked {employee.name} to Spectora inspector {label}"
+                                  f"{_queued_note(linked.queued, employee.name)}")
     return redirect("spectora:staff")
 
 
@@ -291,6 +325,14 @@ def staff_create(request):
     return redirect("spectora:staff")
 
 
+def _queued_note(queued: int, waited_for: str) -> str:
+    """Ends a sentence: how many workorders the fix sent to Spectora."""
+    if not queued:
+        return "."
+    were = "workorder that was" if queued == 1 else "workorders that were"
+    return f"; queued {queued} {were} waiting for {waited_for}."
+
+
 def _int_or_404(value) -> int:
     try:
         return int(value)
@@ -327,7 +369,7 @@ def services(request):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            changed = setup.mapping_save(
+            saved = setup.mapping_save(
                 company,
                 services=form.service_values(),
                 report_types=form.report_type_values(),
@@ -336,9 +378,10 @@ def services(request):
         except ValidationFailed as exc:
             form.add_error(None, exc.message)
         else:
-            if changed:
-                plural = "s" if changed != 1 else ""
-                messages.success(request, f"Saved the service mapping: {changed} change{plural}.")
+            if saved.changed:
+                plural = "s" if saved.changed != 1 else ""
+                messages.success(request, f"Saved the service mapping: {saved.changed} "
+                                          f"change{plural}{_queued_note(saved.queued, 'it')}")
             else:
                 messages.info(request, "Nothing to save: the mapping was already like this.")
             return redirect("spectora:services")

@@ -32,6 +32,19 @@ NOT_CONNECTED = Ineligible(
 )
 
 
+CANCELLED = Ineligible(
+    "cancelled",
+    "This workorder is cancelled; its Spectora job is cancelled instead of synced.",
+    hint="Cancelled: the Spectora job is cancelled",
+)
+SPECTORA_ORIGIN = Ineligible(
+    "spectora_origin",
+    "This job was created in Spectora and syncs from Spectora; use Refresh from "
+    "Spectora instead.",
+    hint="Comes from Spectora: it syncs from there; use Refresh",
+)
+
+
 def is_connected(connection: SpectoraConnection | None) -> bool:
     return connection is not None and connection.is_connected
 
@@ -58,18 +71,9 @@ def check_eligibility(
     if for_cancel:
         return None
     if workorder.is_cancelled:
-        return Ineligible(
-            "cancelled",
-            "This workorder is cancelled; its Spectora job is cancelled instead of synced.",
-            hint="Cancelled: the Spectora job is cancelled",
-        )
+        return CANCELLED
     if workorder.is_spectora_origin:
-        return Ineligible(
-            "spectora_origin",
-            "This job was created in Spectora and syncs from Spectora; use Refresh from "
-            "Spectora instead.",
-            hint="Comes from Spectora: it syncs from there; use Refresh",
-        )
+        return SPECTORA_ORIGIN
     if not check_links:
         return None
     problems = missing_links(workorder)
@@ -95,32 +99,68 @@ def check_refresh(workorder: Workorder, link, connection) -> Ineligible | None:
     return None
 
 
+@dataclass(frozen=True)
+class Missing:
+    """One inspector, service or report type Spectora does not know yet."""
+
+    kind: str  # INSPECTOR | SERVICE | TEMPLATE
+    pk: int  # the Employee, Service or ReportType
+    name: str
+
+    @property
+    def reason(self) -> str:
+        return MISSING_REASONS[self.kind].format(name=self.name)
+
+    @property
+    def fix_url_name(self) -> str:
+        return "spectora:staff" if self.kind == INSPECTOR else "spectora:services"
+
+
+INSPECTOR, SERVICE, TEMPLATE = "inspector", "service", "template"
+MISSING_REASONS = {
+    INSPECTOR: "{name} is not linked to a Spectora inspector.",
+    SERVICE: "Service {name} is not mapped to a Spectora service.",
+    TEMPLATE: "Report type {name} has no Spectora template.",
+}
+
+
+def missing_items(workorder: Workorder) -> list[Missing]:
+    """What keeps ``workorder`` out of Spectora, item by item (prefetch the children)."""
+    found = [
+        Missing(INSPECTOR, a.employee.pk, a.employee.name)
+        for a in workorder.assignments.all() if not a.employee.spectora_inspector_id
+    ]
+    services, templates = {}, {}
+    for item in workorder.line_items.all():
+        service = item.service
+        if not service.spectora_service_id:
+            services.setdefault(service.pk, Missing(SERVICE, service.pk, service.name))
+        for rt in service.report_types.all():
+            if not rt.spectora_template_id:
+                templates.setdefault(rt.pk, Missing(TEMPLATE, rt.pk, rt.name))
+    return found + list(services.values()) + list(templates.values())
+
+
 def missing_links(workorder: Workorder) -> list[str]:
     """Sentences naming each inspector or service that Spectora does not know yet."""
     problems = []
-    unlinked = [
-        a.employee.name for a in workorder.assignments.all() if not a.employee.spectora_inspector_id
-    ]
+    items = missing_items(workorder)
+    unlinked = [m.name for m in items if m.kind == INSPECTOR]
     if unlinked:
         problems.append(
             f"Not linked to a Spectora inspector: {', '.join(unlinked)}. "
             "An admin can link them on the Sync Spectora Staff page."
         )
-    unmapped, untemplated = [], []
-    for item in workorder.line_items.all():
-        service = item.service
-        if not service.spectora_service_id:
-            unmapped.append(service.name)
-        missing = [rt.name for rt in service.report_types.all() if not rt.spectora_template_id]
-        untemplated.extend(missing)
+    unmapped = sorted({m.name for m in items if m.kind == SERVICE})
+    untemplated = sorted({m.name for m in items if m.kind == TEMPLATE})
     if unmapped:
         problems.append(
-            f"Not mapped to a Spectora service: {', '.join(sorted(set(unmapped)))}. "
+            f"Not mapped to a Spectora service: {', '.join(unmapped)}. "
             "An admin can map them on the Service mapping page."
         )
     if untemplated:
         problems.append(
-            f"Report types without a Spectora template: {', '.join(sorted(set(untemplated)))}. "
+            f"Report types without a Spectora template: {', '.join(untemplated)}. "
             "An admin can map them on the Service mapping page."
         )
     return problems

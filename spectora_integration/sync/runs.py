@@ -9,6 +9,7 @@ lost. Running a run is ``engine.sync_execute``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from spectora_integration.models import (
     RunKind,
     RunState,
     SpectoraLink,
+    SyncBatch,
     SyncOutbox,
     SyncRun,
     SyncState,
@@ -29,7 +31,7 @@ from spectora_integration.models import (
 from spectora_integration.queueing import enqueue_run
 from spectora_integration.sync.eligibility import Ineligible, check_eligibility
 from workorders.models import Workorder
-from workorders.services import activity_record
+from workorders.services import activity_record, activity_record_many
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,98 @@ def sync_request(
         delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
         transaction.on_commit(lambda: enqueue_run(run.pk, delay))
     return run
+
+
+BULK_CHUNK = 500  # workorders per transaction: bounded locks, statements and memory
+
+
+@dataclass(frozen=True)
+class BulkQueued:
+    new: int = 0  # runs created
+    joined: int = 0  # runs already queued that now serve this request too
+
+    @property
+    def queued(self) -> int:
+        return self.new + self.joined
+
+
+def sync_request_many(
+    company,
+    workorders: list[Workorder],
+    user=None,
+    *,
+    force: bool = False,
+    trigger: str = Trigger.BULK,
+    batch: SyncBatch | None = None,
+    activity: str = "Queued for a Spectora sync (bulk).",
+) -> BulkQueued:
+    """``sync_request`` for many workorders of ``company``, a constant number of
+    statements per chunk of BULK_CHUNK: joins each workorder's queued run (which then
+    belongs to ``batch``), else writes a run and its outbox row; one Activity entry per
+    workorder; the runs are enqueued on commit. The caller has checked eligibility
+    (the engine checks again when each run starts). Never cuts a retry's wait.
+    """
+    if any(w.company_id != company.pk for w in workorders):
+        raise ValueError("sync_request_many takes the workorders of one company.")
+    new = joined = 0
+    for start in range(0, len(workorders), BULK_CHUNK):
+        chunk = workorders[start:start + BULK_CHUNK]
+        with transaction.atomic():
+            # Lock the rows (serialises with sync_request for the same workorders; SQLite:
+            # the write lock); one deleted meanwhile is left out.
+            present = set(Workorder.objects.select_for_update()
+                          .filter(pk__in=[w.pk for w in chunk]).values_list("pk", flat=True))
+            chunk = [w for w in chunk if w.pk in present]
+            made, reused = _request_chunk(company, chunk, user, force=force, trigger=trigger,
+                                          batch=batch)
+            activity_record_many(company, chunk, user if getattr(user, "pk", None) else None,
+                                 "sync_queued", activity, trigger=trigger,
+                                 batch_id=batch.pk if batch else None)
+        new += made
+        joined += reused
+    return BulkQueued(new=new, joined=joined)
+
+
+def _request_chunk(company, chunk, user, *, force, trigger, batch) -> tuple[int, int]:
+    ids = [w.pk for w in chunk]
+    waiting: dict[int, SyncRun] = {}
+    for run in SyncRun.objects.filter(
+        workorder_id__in=ids, kind=RunKind.SYNC, state=RunState.QUEUED
+    ).order_by("id"):
+        waiting.setdefault(run.workorder_id, run)
+    requester = _requester(user, trigger)
+    for run in waiting.values():
+        run.requesters = [*run.requesters, requester][-50:]
+        run.force = run.force or force
+        run.batch = batch or run.batch
+    SyncRun.objects.bulk_update(waiting.values(), ["requesters", "force", "batch"],
+                                batch_size=BULK_CHUNK)
+    fresh = [pk for pk in ids if pk not in waiting]
+    if not fresh:
+        return 0, len(waiting)
+    have_link = set(SpectoraLink.objects.filter(workorder_id__in=fresh)
+                    .values_list("workorder_id", flat=True))
+    SpectoraLink.objects.bulk_create(
+        [SpectoraLink(workorder_id=pk) for pk in fresh if pk not in have_link],
+        ignore_conflicts=True,
+    )
+    requested_by = user if getattr(user, "pk", None) else None
+    made = SyncRun.objects.bulk_create([
+        SyncRun(company_id=company.pk, workorder_id=pk, kind=RunKind.SYNC,
+                trigger=trigger, requested_by=requested_by, requesters=[requester],
+                force=force, batch=batch)
+        for pk in fresh
+    ])
+    now = timezone.now()
+    SyncOutbox.objects.bulk_create(
+        [SyncOutbox(run=run, enqueued_at=now, enqueue_count=1) for run in made]
+    )
+    SpectoraLink.objects.filter(workorder_id__in=fresh).exclude(
+        sync_state=SyncState.SYNCING
+    ).update(sync_state=SyncState.QUEUED)
+    run_ids = [run.pk for run in made]
+    transaction.on_commit(lambda: [enqueue_run(run_id) for run_id in run_ids])
+    return len(made), len(waiting)
 
 
 # Runs a person should look at: failed for good, or skipped (not sent) with a reason.

@@ -15,6 +15,7 @@ from spectora_integration.models import (
     RunKind,
     RunState,
     SpectoraConnection,
+    SyncBatch,
     SyncRun,
     SyncState,
     Trigger,
@@ -86,6 +87,45 @@ def retries_in_flight(company) -> QuerySet[SyncRun]:
 
 def problem_count(company) -> int:
     return problem_run_list(company).count()
+
+
+# ---------------------------------------------------------------- bulk syncs
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """The latest "Sync all upcoming workorders", counted from its runs."""
+
+    batch: SyncBatch
+    done: int
+    failed: int
+    skipped: int
+    left: int  # queued (or waiting for a retry) or running
+
+    @property
+    def total(self) -> int:
+        return self.done + self.failed + self.skipped + self.left
+
+    @property
+    def finished(self) -> bool:
+        return self.left == 0
+
+    @property
+    def settled(self) -> int:
+        return self.total - self.left
+
+
+def batch_progress(company) -> BatchProgress | None:
+    """Two queries, whatever the size of the batch."""
+    batch = SyncBatch.objects.filter(company=company).select_related("requested_by").first()
+    if batch is None:
+        return None
+    counts = SyncRun.objects.filter(batch=batch).aggregate(
+        done=Count("id", filter=Q(state=RunState.SUCCEEDED)),
+        failed=Count("id", filter=Q(state=RunState.FAILED)),
+        skipped=Count("id", filter=Q(state=RunState.SKIPPED)),
+        left=Count("id", filter=Q(state__in=[RunState.QUEUED, RunState.RUNNING])),
+    )
+    return BatchProgress(batch=batch, **counts)
 
 
 # ---------------------------------------------------------------- integration health
