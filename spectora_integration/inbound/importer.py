@@ -124,7 +124,16 @@ class Missing:
 # ---------------------------------------------------------------- refresh
 
 def workorder_refresh_request(workorder: Workorder) -> None:
-    """Re-import a Spectora-origin workorder from Spectora, in the background."""
+    """Re-import a Spectora-origin workorder from Spectora, in the background.
+
+    The link says "queued" until the worker takes it ("syncing") and settles it (synced
+    or failed), so the workorder's chip follows the refresh and the page updates itself
+    when it lands. A refresh whose message was lost shows as not finished after a few
+    minutes (``sync.status``), never as queued for ever.
+    """
+    SpectoraLink.objects.filter(workorder=workorder).update(
+        sync_state=SyncState.QUEUED, updated_at=timezone.now()
+    )
     transaction.on_commit(lambda: queueing.enqueue(
         "refresh_workorder", workorder.pk, fallback="ask the person to use Refresh again"
     ))
@@ -137,19 +146,28 @@ def workorder_refresh(workorder_id: int) -> str:
     )
     if link is None or not link.remote_id:
         return IGNORED
+    in_flight = SpectoraLink.objects.filter(
+        pk=link.pk, sync_state__in=[SyncState.QUEUED, SyncState.SYNCING]
+    )
+    in_flight.update(sync_state=SyncState.SYNCING, updated_at=timezone.now())
     connection = SpectoraConnection.objects.select_related("company").filter(
         company_id=link.workorder.company_id
     ).first()
-    if connection is None:
-        return IGNORED
     try:
-        return inspection_receive(connection, link.remote_id, force=True)
+        if connection is None:
+            raise ImportFailed("This company is not connected to Spectora.")
+        outcome = inspection_receive(connection, link.remote_id, force=True)
     except (SpectoraError, ImportFailed) as error:
         message = f"Refresh from Spectora failed: {error.message}"
-        SpectoraLink.objects.filter(pk=link.pk).update(last_error=message[:1000])
+        SpectoraLink.objects.filter(pk=link.pk).update(
+            sync_state=SyncState.FAILED, last_error=message[:1000], updated_at=timezone.now()
+        )
         activity_record(link.workorder.company, link.workorder, None, "spectora_refresh_failed",
                         message[:500])
         return "failed"
+    # Applied (the import set "synced"), or nothing to apply (deleted, stale): settled.
+    in_flight.update(sync_state=SyncState.SYNCED, updated_at=timezone.now())
+    return outcome
 
 
 # ---------------------------------------------------------------- receiving

@@ -15,6 +15,8 @@ from workorders import permissions
 from workorders.access import htmx_target, member_required, page, require, workorder_or_404
 
 FAILED_PAGE_SIZE = 50
+# A toast about a sync's state: removed from the page once the chip shows another state.
+STATE_TOAST = "state-toast"
 
 
 @require_POST
@@ -32,7 +34,8 @@ def workorder_sync(request, pk):
     else:
         what = "Force sync" if force else "Sync"
         messages.success(
-            request, f"{what} of {workorder} queued. The chip shows its progress."
+            request, f"{what} of {workorder} queued. The chip shows its progress.",
+            extra_tags=STATE_TOAST,
         )
     return redirect("workorders:detail", pk=workorder.pk)
 
@@ -50,9 +53,12 @@ def workorder_preview(request, pk):
 @require_GET
 @member_required
 def workorder_sync_chip(request, pk):
-    """The chip alone, for htmx polling while a sync is queued or running."""
+    """The chip alone, for htmx polling while a sync is in flight; ``?banner=1`` (the
+    workorder page's own chip) sends the banner along, swapped out of band."""
     workorder = workorder_or_404(request, pk)
-    return render(request, "workorders/_sync_chip.html", {"workorder": workorder})
+    banner = request.GET.get("banner") == "1"
+    return render(request, "workorders/_sync_chip.html",
+                  {"workorder": workorder, "banner": banner, "oob": banner})
 
 
 SHOW_CHOICES = (("", "All"), ("failed", "Failed"), ("skipped", "Skipped"))
