@@ -47,7 +47,7 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
-from spectora_integration.sync import planner
+from spectora_integration.sync import describe, planner
 from spectora_integration.sync.eligibility import check_eligibility
 from spectora_integration.sync.runs import sync_request
 from workorders.models import (
@@ -254,7 +254,7 @@ def inspection_apply(
                     "not this company's; it was not imported."
                 ) from None
             continue
-        return _check_drift(link, inspection, force)
+        return _check_drift(link, inspection, force, inspector_names or {})
     raise AssertionError("unreachable")
 
 
@@ -461,7 +461,8 @@ def _apply_deleted(connection: SpectoraConnection, inspection_id: str) -> str:
 
 # ---------------------------------------------------------------- Attik's own jobs
 
-def _check_drift(link: SpectoraLink, inspection: Inspection, force: bool) -> str:
+def _check_drift(link: SpectoraLink, inspection: Inspection, force: bool,
+                 inspector_names: dict[str, str]) -> str:
     """An Attik job changed in Spectora: if by hand, record it and sync Attik's version back."""
     held, incoming = link.remote_updated_at, inspection.updated_at
     if held is not None and incoming is not None and (
@@ -497,10 +498,9 @@ def _check_drift(link: SpectoraLink, inspection: Inspection, force: bool) -> str
         return IN_SYNC
     SpectoraLink.objects.filter(pk=link.pk).update(drift_detected_at=timezone.now())
     _mark_seen(link, incoming)
-    changes = "; ".join(op.description for op in plan)
     activity_record(
         workorder.company, workorder, None, "spectora_drift",
-        f"Changed in Spectora by hand: {changes}; restoring Attik's version."[:500],
+        describe.drift_message(workorder.company_id, plan, inspection, inspector_names)[:500],
         operations=[op.as_dict() for op in plan][:50], remote_id=inspection.id,
     )
     _request_sync(workorder)

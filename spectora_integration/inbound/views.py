@@ -9,9 +9,8 @@ from django.views.decorators.http import require_POST
 from spectora_integration.inbound import importer
 from spectora_integration.sync.eligibility import check_refresh
 from spectora_integration.sync.selectors import connection_of, link_of
-from spectora_integration.sync.views import STATE_TOAST
 from workorders import permissions
-from workorders.access import member_required, require, workorder_or_404
+from workorders.access import STATE_TOAST, member_required, require, workorder_or_404
 
 
 @require_POST

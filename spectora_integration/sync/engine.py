@@ -37,7 +37,7 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
-from spectora_integration.sync import planner, runs
+from spectora_integration.sync import describe, planner, runs
 from spectora_integration.sync.backoff import backoff_delay
 from spectora_integration.sync.eligibility import check_eligibility, connection_for
 from spectora_integration.sync.executor import apply_plan, create_key
@@ -153,7 +153,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     if not remote_id:
         found = client.inspection_find_by_external_ref(desired.external_ref)
         remote_id = found.id if found else None
-    applied, notes = [], []
+    notes, rounds = [], []
     for _round in range(2):  # a second round only after a 409 linked an existing job
         actual = client.inspection_get(remote_id) if remote_id else None
         plan = planner.plan_sync(desired, actual, force=run.force)
@@ -162,8 +162,8 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
             key_prefix=f"attik-run-{run.pk}-{run.attempts}-{_round}",
             create_idempotency_key=create_key(workorder),
         )
-        applied += outcome.applied
         notes += outcome.notes
+        rounds.append((outcome.operations, actual))
         remote_id = outcome.inspection_id
         url = outcome.url or (actual.url if actual else "")
         if remote_id and remote_id != link.remote_id:
@@ -175,13 +175,8 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     SpectoraLink.objects.filter(pk=link.pk).update(
         url=job_url(url) or link.web_url, last_synced_hash=desired.fingerprint()
     )
-    writes = len(applied)
-    message = f"Synced: {writes} change{'s' if writes != 1 else ''} sent." if writes else (
-        "Already up to date: nothing to send."
-    )
-    if notes:
-        message += " " + " ".join(notes)
-    return {"message": message, "applied": applied, "notes": notes, "remote_id": remote_id}
+    # In words, with the company's names for the Spectora ids (sync.describe).
+    return {**describe.run_outcome(workorder.company_id, rounds, notes), "remote_id": remote_id}
 
 
 def _link_remote(link: SpectoraLink, remote_id: str) -> None:
@@ -332,6 +327,6 @@ def sync_preview(workorder: Workorder) -> dict:
     return {
         "eligible": True, "code": "", "reason": "",
         "remote_id": remote_id,
-        "operations": [op.as_dict() for op in plan],
+        "operations": describe.preview_operations(workorder.company_id, plan, actual),
         "writes": sum(1 for op in plan if op.is_write),
     }

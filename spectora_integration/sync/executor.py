@@ -20,6 +20,7 @@ class Outcome:
     url: str = ""
     applied: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)  # carried out or kept, in order
     linked_existing: bool = False
 
 
@@ -44,6 +45,7 @@ def apply_plan(
     for index, op in enumerate(plan):
         if op.op == Op.KEEP_REPORT:
             outcome.notes.append(op.description)
+            outcome.operations.append(op)
             continue
         if op.op == Op.CREATE_INSPECTION:
             _create(client, op, outcome, create_idempotency_key)
@@ -54,6 +56,7 @@ def apply_plan(
         assert outcome.inspection_id, "child operation before the inspection exists"
         _apply_one(client, op, outcome.inspection_id, f"{key_prefix}-{index}")
         outcome.applied.append(op.description)
+        outcome.operations.append(op)
     return outcome
 
 
@@ -72,6 +75,7 @@ def _create(client: SpectoraClient, op: Operation, outcome: Outcome, key: str) -
     outcome.inspection_id = created.id
     outcome.url = created.url
     outcome.applied.append(op.description)
+    outcome.operations.append(op)
 
 
 def _apply_one(client: SpectoraClient, op: Operation, inspection_id: str, key: str) -> None:

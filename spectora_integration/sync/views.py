@@ -12,11 +12,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from spectora_integration.models import Trigger
 from spectora_integration.sync import engine, runs, selectors
 from workorders import permissions
-from workorders.access import htmx_target, member_required, page, require, workorder_or_404
+from workorders.access import (
+    STATE_TOAST,
+    htmx_target,
+    member_required,
+    page,
+    require,
+    workorder_or_404,
+)
 
 FAILED_PAGE_SIZE = 50
-# A toast about a sync's state: removed from the page once the chip shows another state.
-STATE_TOAST = "state-toast"
 
 
 @require_POST

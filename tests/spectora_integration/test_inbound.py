@@ -485,8 +485,15 @@ class TestDrift:
         event = ActivityEvent.objects.get(workorder=wo, verb="spectora_drift")
         assert event.actor is None
         assert event.message.startswith("Changed in Spectora by hand: ")
-        assert "Update notes" in event.message and "insp-4" in event.message
-        assert event.message.endswith("restoring Attik's version.")
+        # What Spectora had and what Attik puts back, by name (insp-4 is the 4th inspector).
+        fourth, first = spectora.inspectors[3].name, spectora.inspectors[0].name
+        assert "the notes had been set to “Changed by hand”, Attik clears it again" in (
+            event.message)
+        assert f"{fourth} had been added to the job, Attik removes them" in event.message
+        assert f"{first} had been taken off the job, Attik assigns them again as primary" in (
+            event.message)
+        assert "insp-" not in event.message
+        assert event.message.endswith("Attik's version is being put back.")
         run = SyncRun.objects.get(workorder=wo, state=RunState.QUEUED)
         assert run.trigger == Trigger.DRIFT and run.requested_by is None
         assert no_broker["runs"] == [] or run.pk in no_broker["runs"]
