@@ -596,7 +596,8 @@ class TestRefresh:
     def test_a_refresh_that_finds_nothing_new_settles_too(self, spectora):
         wo = self._imported(spectora)
         importer.workorder_refresh_request(wo)
-        importer.workorder_refresh(wo.pk)
+        assert SpectoraLink.objects.get(workorder=wo).sync_state == SyncState.QUEUED
+        assert importer.workorder_refresh(wo.pk) == importer.UNCHANGED
         assert SpectoraLink.objects.get(workorder=wo).sync_state == SyncState.SYNCED
 
     def test_a_refresh_whose_message_was_lost_stops_saying_refreshing(self, spectora):
