@@ -286,3 +286,16 @@ def test_a_kept_report_and_a_drift_repair_say_what_spectora_had():
         "Maria Lopez was no longer the primary inspector, Attik makes them primary again",
         "the price of Radon had been set to $1.00, Attik puts back $2.50",
     ]
+
+
+def test_no_page_shows_a_bare_none(client, spectora, admin_user):
+    wo = book(spectora, client_email="")
+    SpectoraLink.objects.create(workorder=wo, sync_state=SyncState.SYNCED)
+    client.force_login(admin_user)
+    urls = [reverse("workorders:detail", args=[wo.pk]),
+            reverse("workorders:detail", args=[wo.pk]) + "?tab=integrations",
+            reverse("workorders:list"), reverse("spectora:connection"),
+            reverse("spectora:services")]
+    for url in urls:
+        html = client.get(url).content.decode()
+        assert not re.search(r">\s*None\s*<", html), url
