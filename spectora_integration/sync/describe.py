@@ -141,6 +141,11 @@ def _changes(op: Operation, actual: Inspection | None, labels: dict[str, str],
     return parts
 
 
+def _report(name: str) -> str:
+    """"the Radon report", but "Radon Measurement Report" as it is."""
+    return name if name.casefold().endswith("report") else f"the {name} report"
+
+
 def _status_of(op: Operation, actual: Inspection | None) -> str:
     report = _child(actual, "reports", op.target_id)
     return str(report["status"]) if report is not None else "content"
@@ -172,10 +177,10 @@ def sentence(op: Operation, names: Names, actual: Inspection | None = None) -> s
     if op.op == Op.REMOVE_LINE_ITEM:
         return f"Remove {who}"
     if op.op == Op.ADD_REPORT:
-        return f"Attach the {who} report"
+        return f"Attach {_report(who)}"
     if op.op == Op.REMOVE_REPORT:
-        return f"Detach the {who} report"
-    return (f"Keep the {who} report: it is no longer on the workorder, but it already has "
+        return f"Detach {_report(who)}"
+    return (f"Keep {_report(who)}: it is no longer on the workorder, but it already has "
             f"content in Spectora ({_status_of(op, actual)}), so it is never removed")
 
 
@@ -214,11 +219,11 @@ def drift_sentence(op: Operation, names: Names, actual: Inspection) -> str:
     if op.op == Op.REMOVE_LINE_ITEM:
         return f"{who} had been added to the job, Attik removes it"
     if op.op == Op.ADD_REPORT:
-        return f"the {who} report had been detached, Attik attaches it again"
+        return f"{_report(who)} had been detached, Attik attaches it again"
     if op.op == Op.REMOVE_REPORT:
-        return f"the {who} report had been attached, Attik detaches it"
+        return f"{_report(who)} had been attached, Attik detaches it"
     if op.op == Op.KEEP_REPORT:
-        return (f"the {who} report had been attached and already has content "
+        return (f"{_report(who)} had been attached and already has content "
                 f"({_status_of(op, actual)}), so Attik keeps it")
     return "the job was missing, Attik creates it again"
 

@@ -74,7 +74,7 @@ def test_preview_names_the_inspectors_services_and_reports(office_client, named)
     assert "Assign Maria Lopez as primary" in plan
     assert "Assign James Carter<" in plan
     assert "Add Full Home Inspection ($100.00 × 1)" in plan
-    assert "Attach the Radon Test Report report" in plan
+    assert "Attach Radon Test Report<" in plan and "Report report" not in plan
     assert not SPECTORA_IDS.search(plan)
 
 
@@ -274,7 +274,7 @@ def test_a_kept_report_and_a_drift_repair_say_what_spectora_had():
     )
     keep = Operation(Op.KEEP_REPORT, "Report tpl-2 ...", target_id="r1")
     assert describe.sentence(keep, names, actual).startswith(
-        "Keep the Radon Report report: it is no longer on the workorder")
+        "Keep Radon Report: it is no longer on the workorder")
     patch = Operation(Op.PATCH_INSPECTION, "", {"full_address": "41 Juniper Ct",
                                                 "notes": "Gate code 12"})
     primary = Operation(Op.SET_PRIMARY, "", {"primary": True}, target_id="a1")
