@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import django_filters
 from django.contrib import messages
+from django.utils import timezone
 
-from spectora_integration.models import RunKind, SpectoraLink, SyncState, Trigger
+from spectora_integration.models import (
+    ConnectionState,
+    RunKind,
+    SpectoraLink,
+    SyncState,
+    Trigger,
+)
 from spectora_integration.sync import runs, selectors
 from spectora_integration.sync.eligibility import check_eligibility, check_refresh, is_connected
+from spectora_integration.sync.status import clock, paused_until
 from workorders import integrations, permissions
 from workorders.integrations import HIDDEN, MenuEntry
 
@@ -24,6 +32,29 @@ SYNC_RUN_LIMIT = 20
 
 def _entry(refusal) -> MenuEntry:
     return MenuEntry() if refusal is None else MenuEntry(enabled=False, hint=refusal.hint)
+
+
+FAILING_HINT = "Spectora connection failing: an admin has been told"
+FAILING_ADMIN_HINT = "The connection is failing: test it on the Spectora page first"
+
+
+def _while_failing(user, connection, entry: MenuEntry) -> MenuEntry:
+    """A connection known to be failing (its last test was refused) says so in the menu.
+
+    People who cannot fix it are not offered a Sync that can only fail; admins, who can,
+    keep it, with the state beside it. A paused connection (the circuit breaker) keeps
+    Sync: the request waits and goes out when the pause ends.
+    """
+    if not entry.visible or not entry.enabled:
+        return entry
+    if connection is not None and connection.state == ConnectionState.FAILING:
+        if permissions.user_can(user, permissions.MANAGE_INTEGRATION):
+            return MenuEntry(hint=FAILING_ADMIN_HINT)
+        return MenuEntry(enabled=False, hint=FAILING_HINT)
+    until = paused_until(connection, timezone.now())
+    if until is not None:
+        return MenuEntry(hint=f"Spectora is paused until {clock(until)}: it goes out then")
+    return entry
 
 
 class SpectoraIntegration(integrations.Integration):
@@ -58,6 +89,8 @@ class SpectoraIntegration(integrations.Integration):
         refresh_entry = HIDDEN
         if may_sync and workorder.is_spectora_origin:
             refresh_entry = _entry(check_refresh(workorder, link, connection))
+        sync_entry, refresh_entry = (_while_failing(user, connection, entry)
+                                     for entry in (sync_entry, refresh_entry))
         return {
             "open_spectora": open_entry,
             "sync_spectora": sync_entry,

@@ -20,6 +20,9 @@ from workorders import permissions, selectors
 from workorders.models import Workorder
 
 NOT_ALLOWED = "Your role does not allow this. Ask an administrator if you need it."
+# Extra tag of a message about a state ("Sync queued"): base.html marks its toast
+# data-state-toast and attik.js removes it once the workorder's sync chip moves on.
+STATE_TOAST = "state-toast"
 
 
 def member_required(view):

@@ -53,8 +53,8 @@ _PERSON_MESSAGES = {
     400: "Spectora rejected the request as malformed ({detail}).",
     401: "Spectora refused the API key. An admin can enter a new key on the Spectora "
          "connection page.",
-    403: "The API key is not allowed to do this in Spectora. Check the key's permissions "
-         "in Spectora.",
+    403: "The API key is not allowed to do this in Spectora. An admin can check the key's "
+         "permissions in Spectora.",
     404: "Spectora has no such record ({detail}). It may have been deleted in Spectora.",
     409: "Spectora reported a conflict: {detail}",
     422: "Spectora refused the change: {detail}",

@@ -47,7 +47,7 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
-from spectora_integration.sync import planner
+from spectora_integration.sync import describe, planner
 from spectora_integration.sync.eligibility import check_eligibility
 from spectora_integration.sync.runs import sync_request
 from workorders.models import (
@@ -124,7 +124,16 @@ class Missing:
 # ---------------------------------------------------------------- refresh
 
 def workorder_refresh_request(workorder: Workorder) -> None:
-    """Re-import a Spectora-origin workorder from Spectora, in the background."""
+    """Re-import a Spectora-origin workorder from Spectora, in the background.
+
+    The link says "queued" until the worker takes it ("syncing") and settles it (synced
+    or failed), so the workorder's chip follows the refresh and the page updates itself
+    when it lands. A refresh whose message was lost shows as not finished after a few
+    minutes (``sync.status``), never as queued for ever.
+    """
+    SpectoraLink.objects.filter(workorder=workorder).update(
+        sync_state=SyncState.QUEUED, updated_at=timezone.now()
+    )
     transaction.on_commit(lambda: queueing.enqueue(
         "refresh_workorder", workorder.pk, fallback="ask the person to use Refresh again"
     ))
@@ -137,19 +146,28 @@ def workorder_refresh(workorder_id: int) -> str:
     )
     if link is None or not link.remote_id:
         return IGNORED
+    in_flight = SpectoraLink.objects.filter(
+        pk=link.pk, sync_state__in=[SyncState.QUEUED, SyncState.SYNCING]
+    )
+    in_flight.update(sync_state=SyncState.SYNCING, updated_at=timezone.now())
     connection = SpectoraConnection.objects.select_related("company").filter(
         company_id=link.workorder.company_id
     ).first()
-    if connection is None:
-        return IGNORED
     try:
-        return inspection_receive(connection, link.remote_id, force=True)
+        if connection is None:
+            raise ImportFailed("This company is not connected to Spectora.")
+        outcome = inspection_receive(connection, link.remote_id, force=True)
     except (SpectoraError, ImportFailed) as error:
         message = f"Refresh from Spectora failed: {error.message}"
-        SpectoraLink.objects.filter(pk=link.pk).update(last_error=message[:1000])
+        SpectoraLink.objects.filter(pk=link.pk).update(
+            sync_state=SyncState.FAILED, last_error=message[:1000], updated_at=timezone.now()
+        )
         activity_record(link.workorder.company, link.workorder, None, "spectora_refresh_failed",
                         message[:500])
         return "failed"
+    # Applied (the import set "synced"), or nothing to apply (deleted, stale): settled.
+    in_flight.update(sync_state=SyncState.SYNCED, updated_at=timezone.now())
+    return outcome
 
 
 # ---------------------------------------------------------------- receiving
@@ -236,7 +254,7 @@ def inspection_apply(
                     "not this company's; it was not imported."
                 ) from None
             continue
-        return _check_drift(link, inspection, force)
+        return _check_drift(link, inspection, force, inspector_names or {})
     raise AssertionError("unreachable")
 
 
@@ -443,7 +461,8 @@ def _apply_deleted(connection: SpectoraConnection, inspection_id: str) -> str:
 
 # ---------------------------------------------------------------- Attik's own jobs
 
-def _check_drift(link: SpectoraLink, inspection: Inspection, force: bool) -> str:
+def _check_drift(link: SpectoraLink, inspection: Inspection, force: bool,
+                 inspector_names: dict[str, str]) -> str:
     """An Attik job changed in Spectora: if by hand, record it and sync Attik's version back."""
     held, incoming = link.remote_updated_at, inspection.updated_at
     if held is not None and incoming is not None and (
@@ -479,10 +498,9 @@ def _check_drift(link: SpectoraLink, inspection: Inspection, force: bool) -> str
         return IN_SYNC
     SpectoraLink.objects.filter(pk=link.pk).update(drift_detected_at=timezone.now())
     _mark_seen(link, incoming)
-    changes = "; ".join(op.description for op in plan)
     activity_record(
         workorder.company, workorder, None, "spectora_drift",
-        f"Changed in Spectora by hand: {changes}; restoring Attik's version."[:500],
+        describe.drift_message(workorder.company_id, plan, inspection, inspector_names)[:500],
         operations=[op.as_dict() for op in plan][:50], remote_id=inspection.id,
     )
     _request_sync(workorder)

@@ -10,7 +10,7 @@ from spectora_integration.inbound import importer
 from spectora_integration.sync.eligibility import check_refresh
 from spectora_integration.sync.selectors import connection_of, link_of
 from workorders import permissions
-from workorders.access import member_required, require, workorder_or_404
+from workorders.access import STATE_TOAST, member_required, require, workorder_or_404
 
 
 @require_POST
@@ -23,8 +23,6 @@ def workorder_refresh(request, pk):
         messages.error(request, refusal.message)
     else:
         importer.workorder_refresh_request(workorder)
-        messages.success(
-            request, f"Refresh of {workorder} from Spectora queued. Reload in a moment to see "
-                     "Spectora's latest details."
-        )
+        messages.success(request, f"Refreshing {workorder} from Spectora…",
+                         extra_tags=STATE_TOAST)
     return redirect("workorders:detail", pk=workorder.pk)

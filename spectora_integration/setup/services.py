@@ -270,6 +270,18 @@ def staff_link(employee: Employee, inspector_id: str, *, user=None) -> Linked:
     return Linked(employee, queued)
 
 
+def _plain(text) -> str:
+    return " ".join(str(text or "").split()).casefold()
+
+
+def same_person(employee: Employee, inspector: Resource) -> bool:
+    """An employee and a Spectora inspector share a name or an email (ignoring case and
+    spacing). Linking them when they share neither is allowed, but worth a second look."""
+    name, email = _plain(inspector["name"]), _plain(inspector["email"])
+    return bool((name and name == _plain(employee.name))
+                or (email and email == _plain(employee.email)))
+
+
 def staff_unlink(employee: Employee, *, user=None) -> Employee:
     previous = employee.spectora_inspector_id
     if not previous:

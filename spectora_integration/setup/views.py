@@ -285,6 +285,13 @@ def staff_link(request):
         label = inspector_label(form.inspector)
         messages.success(request, f"Linked {employee.name} to Spectora inspector {label}"
                                   f"{_queued_note(linked.queued, employee.name)}")
+        if not setup.same_person(employee, form.inspector):
+            messages.warning(
+                request,
+                f"Check this link: {employee.name} ({employee.email or 'no email'}) and "
+                f"Spectora's {label} share neither name nor email. If they are not the same "
+                "person, unlink them and link the right inspector.",
+            )
     return redirect("spectora:staff")
 
 

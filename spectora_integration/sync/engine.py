@@ -40,7 +40,7 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
-from spectora_integration.sync import breaker, planner, runs
+from spectora_integration.sync import breaker, describe, planner, runs
 from spectora_integration.sync.backoff import backoff_delay
 from spectora_integration.sync.eligibility import check_eligibility, connection_for
 from spectora_integration.sync.executor import apply_plan, create_key
@@ -186,7 +186,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     # replays a create whose answer was lost, a 409 external_ref_taken names a job made
     # earlier, and the id is stored the moment the create answers.
     remote_id = link.remote_id
-    applied, notes = [], []
+    notes, rounds = [], []
     for _round in range(2):  # a second round only when the create gave a job to re-read
         actual = client.inspection_get(remote_id) if remote_id else None
         plan = planner.plan_sync(desired, actual, force=run.force)
@@ -196,8 +196,8 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
             create_idempotency_key=create_key(workorder),
             on_created=lambda new_id, new_url: _link_remote(link, new_id, new_url),
         )
-        applied += outcome.applied
         notes += outcome.notes
+        rounds.append((outcome.operations, actual))
         remote_id = outcome.inspection_id
         url = outcome.url or (actual.url if actual else "")
         if remote_id and remote_id != link.remote_id:
@@ -209,13 +209,8 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     SpectoraLink.objects.filter(pk=link.pk).update(
         url=job_url(url) or link.web_url, last_synced_hash=desired.fingerprint()
     )
-    writes = len(applied)
-    message = f"Synced: {writes} change{'s' if writes != 1 else ''} sent." if writes else (
-        "Already up to date: nothing to send."
-    )
-    if notes:
-        message += " " + " ".join(notes)
-    return {"message": message, "applied": applied, "notes": notes, "remote_id": remote_id}
+    # In words, with the company's names for the Spectora ids (sync.describe).
+    return {**describe.run_outcome(workorder.company_id, rounds, notes), "remote_id": remote_id}
 
 
 def _link_remote(link: SpectoraLink, remote_id: str, url: str = "") -> None:
@@ -374,6 +369,6 @@ def sync_preview(workorder: Workorder) -> dict:
     return {
         "eligible": True, "code": "", "reason": "",
         "remote_id": remote_id,
-        "operations": [op.as_dict() for op in plan],
+        "operations": describe.preview_operations(workorder.company_id, plan, actual),
         "writes": sum(1 for op in plan if op.is_write),
     }

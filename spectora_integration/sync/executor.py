@@ -22,6 +22,7 @@ class Outcome:
     url: str = ""
     applied: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)  # carried out or kept, in order
     linked_existing: bool = False
     stale_replay: bool = False  # a replayed create answered with older attributes
 
@@ -56,6 +57,7 @@ def apply_plan(
     for index, op in enumerate(plan):
         if op.op == Op.KEEP_REPORT:
             outcome.notes.append(op.description)
+            outcome.operations.append(op)
             continue
         if op.op == Op.CREATE_INSPECTION:
             _create(client, op, outcome, create_idempotency_key)
@@ -67,6 +69,7 @@ def apply_plan(
         assert outcome.inspection_id, "child operation before the inspection exists"
         _apply_one(client, op, outcome.inspection_id, f"{key_prefix}-{index}")
         outcome.applied.append(op.description)
+        outcome.operations.append(op)
     return outcome
 
 
@@ -85,6 +88,7 @@ def _create(client: SpectoraClient, op: Operation, outcome: Outcome, key: str) -
     outcome.inspection_id = created.id
     outcome.url = created.url
     outcome.applied.append(op.description)
+    outcome.operations.append(op)
     # The same key within 24 h replays the first answer: if the workorder changed since
     # that first (lost) answer, the job holds the older values.
     outcome.stale_replay = bool(planner.attributes_differ(op.attributes, created))

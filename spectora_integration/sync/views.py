@@ -12,7 +12,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from spectora_integration.models import Trigger
 from spectora_integration.sync import engine, runs, selectors
 from workorders import permissions
-from workorders.access import htmx_target, member_required, page, require, workorder_or_404
+from workorders.access import (
+    STATE_TOAST,
+    htmx_target,
+    member_required,
+    page,
+    require,
+    workorder_or_404,
+)
 
 FAILED_PAGE_SIZE = 50
 
@@ -32,7 +39,8 @@ def workorder_sync(request, pk):
     else:
         what = "Force sync" if force else "Sync"
         messages.success(
-            request, f"{what} of {workorder} queued. The chip shows its progress."
+            request, f"{what} of {workorder} queued. The chip shows its progress.",
+            extra_tags=STATE_TOAST,
         )
     return redirect("workorders:detail", pk=workorder.pk)
 
@@ -50,9 +58,12 @@ def workorder_preview(request, pk):
 @require_GET
 @member_required
 def workorder_sync_chip(request, pk):
-    """The chip alone, for htmx polling while a sync is queued or running."""
+    """The chip alone, for htmx polling while a sync is in flight; ``?banner=1`` (the
+    workorder page's own chip) sends the banner along, swapped out of band."""
     workorder = workorder_or_404(request, pk)
-    return render(request, "workorders/_sync_chip.html", {"workorder": workorder})
+    banner = request.GET.get("banner") == "1"
+    return render(request, "workorders/_sync_chip.html",
+                  {"workorder": workorder, "banner": banner, "oob": banner})
 
 
 SHOW_CHOICES = (("", "All"), ("failed", "Failed"), ("skipped", "Skipped"))

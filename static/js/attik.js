@@ -95,6 +95,22 @@
     }
   }, true);
 
+  // -- A toast about a sync's state ("Sync queued", "Refreshing from Spectora…") is only
+  //    true while the workorder's chip says so: once the chip shows anything else (retrying,
+  //    failed, synced...) the chip and the banner carry the state, and the toast goes.
+  var TOAST_STATES = ["queued", "syncing"];
+
+  function retireStateToasts(chip) {
+    if (!chip || !chip.closest("[data-live-region]")) return;
+    if (TOAST_STATES.indexOf(chip.dataset.syncStatus) !== -1) return;
+    document.querySelectorAll("[data-state-toast]").forEach(function (toast) { toast.remove(); });
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    var chip = event.target;
+    if (chip.matches && chip.matches(".sync-chip")) retireStateToasts(chip);
+  });
+
   // -- Live workorder: when a sync chip that was polling settles, refresh the workorder
   //    around it ([data-live-region]) in place, so the outcome, what to do about a failure,
   //    the Actions menu and the open tab all show it without a reload.
@@ -186,6 +202,7 @@
   });
 
   function ready() {
+    document.querySelectorAll("[data-live-region] .sync-chip").forEach(retireStateToasts);
     armToasts(document);
     document.querySelectorAll("[data-formset-add]").forEach(function (button) {
       button.hidden = false;

@@ -99,7 +99,8 @@ def _shoot(page: Page, name: str) -> None:
 
 @pytest.mark.usefixtures("no_auto_sync_on_booking")  # the pages show one of each sync state
 def test_the_main_pages_have_no_serious_accessibility_problems_and_are_captured(
-    celery_worker_process, pages, spectora, admin_user, office_user, book
+    celery_worker_process, pages, spectora, admin_user, office_user, book,
+    no_auto_sync_on_booking,  # each workorder below is synced (or failed) on purpose
 ):
     _office_like_a_real_one(spectora)
     inspectors, services = spectora.inspectors, spectora.services

@@ -283,7 +283,7 @@ def test_linking_an_inspector_queues_the_workorders_that_waited_for_them(
         reverse("spectora:staff_link"), {"inspector_id": "insp-5", "employee": spectora.unlinked.pk}
     )
 
-    [toast] = toasts(response)
+    toast = toasts(response)[0]  # a second one may warn that the names differ
     assert toast.startswith(f"Linked {name} to Spectora inspector ")
     assert toast.endswith(f"; queued 2 workorders that were waiting for {name}.")
     queued = SyncRun.objects.filter(state=RunState.QUEUED)

@@ -485,8 +485,15 @@ class TestDrift:
         event = ActivityEvent.objects.get(workorder=wo, verb="spectora_drift")
         assert event.actor is None
         assert event.message.startswith("Changed in Spectora by hand: ")
-        assert "Update notes" in event.message and "insp-4" in event.message
-        assert event.message.endswith("restoring Attik's version.")
+        # What Spectora had and what Attik puts back, by name (insp-4 is the 4th inspector).
+        fourth, first = spectora.inspectors[3].name, spectora.inspectors[0].name
+        assert "the notes had been set to “Changed by hand”, Attik clears it again" in (
+            event.message)
+        assert f"{fourth} had been added to the job, Attik removes them" in event.message
+        assert f"{first} had been taken off the job, Attik assigns them again as primary" in (
+            event.message)
+        assert "insp-" not in event.message
+        assert event.message.endswith("Attik's version is being put back.")
         run = SyncRun.objects.get(workorder=wo, state=RunState.QUEUED)
         assert run.trigger == Trigger.DRIFT and run.requested_by is None
         assert no_broker["runs"] == [] or run.pk in no_broker["runs"]
@@ -567,23 +574,55 @@ class TestRefresh:
             response = office_client.post(reverse("spectora:workorder_refresh", args=[wo.pk]))
         assert response.status_code == 302
         assert no_broker["refreshes"] == [wo.pk]
-        toasts = [str(m) for m in get_messages(response.wsgi_request)]
-        assert toasts == [f"Refresh of {wo} from Spectora queued. Reload in a moment to see "
-                          "Spectora's latest details."]
+        toasts = list(get_messages(response.wsgi_request))
+        # No "reload in a moment": the chip follows the refresh and the page updates itself,
+        # and the toast goes once the chip no longer says it is refreshing.
+        assert [str(m) for m in toasts] == [f"Refreshing {wo} from Spectora…"]
+        assert "state-toast" in toasts[0].extra_tags
+        assert SpectoraLink.objects.get(workorder=wo).sync_state == SyncState.QUEUED
+        chip = office_client.get(reverse("spectora:sync_chip", args=[wo.pk])).content.decode()
+        assert "Refresh queued" in chip and 'hx-trigger="every 1s"' in chip
 
-    def test_the_refresh_task_brings_spectoras_latest_state(self, spectora):
+    def test_the_refresh_task_brings_spectoras_latest_state(self, spectora, office_client):
         wo = self._imported(spectora)
         person(spectora, id=wo.spectora_link.remote_id, attributes={"client_name": "New Name"})
+        importer.workorder_refresh_request(wo)
         assert importer.workorder_refresh(wo.pk) == importer.UPDATED
         assert Workorder.objects.get(pk=wo.pk).client_name == "New Name"
+        assert SpectoraLink.objects.get(workorder=wo).sync_state == SyncState.SYNCED
+        chip = office_client.get(reverse("spectora:sync_chip", args=[wo.pk])).content.decode()
+        assert "data-sync-settled" in chip and "hx-trigger" not in chip
 
-    def test_a_failed_refresh_is_shown_on_the_workorder(self, spectora):
+    def test_a_refresh_that_finds_nothing_new_settles_too(self, spectora):
+        wo = self._imported(spectora)
+        importer.workorder_refresh_request(wo)
+        assert SpectoraLink.objects.get(workorder=wo).sync_state == SyncState.QUEUED
+        assert importer.workorder_refresh(wo.pk) == importer.UNCHANGED
+        assert SpectoraLink.objects.get(workorder=wo).sync_state == SyncState.SYNCED
+
+    def test_a_refresh_whose_message_was_lost_stops_saying_refreshing(self, spectora):
+        from spectora_integration.sync.status import sync_status
+
+        wo = self._imported(spectora)
+        importer.workorder_refresh_request(wo)
+        wo = Workorder.objects.select_related("spectora_link").get(pk=wo.pk)
+        assert sync_status(wo).live
+        later = timezone.now() + timedelta(minutes=5)
+        status = sync_status(wo, now=later)
+        assert not status.live and status.label == "Refresh did not finish"
+
+    def test_a_failed_refresh_is_shown_on_the_workorder(self, spectora, office_client):
         wo = self._imported(spectora)
         spectora.faults({"method": "GET", "path": "/v2/inspections/*", "mode": "error",
                          "status": 403})
+        importer.workorder_refresh_request(wo)
         assert importer.workorder_refresh(wo.pk) == "failed"
-        assert SpectoraLink.objects.get(workorder=wo).last_error.startswith(
-            "Refresh from Spectora failed")
+        link = SpectoraLink.objects.get(workorder=wo)
+        assert link.last_error.startswith("Refresh from Spectora failed")
+        assert link.sync_state == SyncState.FAILED
+        html = office_client.get(reverse("workorders:detail", args=[wo.pk])).content.decode()
+        assert "Refresh failed" in html and 'data-sync-problem="failed"' in html
+        assert "choose <em>Refresh from Spectora</em> under Actions again" in html
 
     def test_refresh_of_an_attik_job_is_refused(self, spectora, office_client):
         wo = book(spectora)

@@ -475,8 +475,8 @@ def test_the_activity_tab_has_an_empty_state(office_client, workorder):
     assert "No activity yet" in html
 
 
-def test_the_integrations_tab_shows_the_link_and_each_run_with_its_calls(
-    office_client, workorder, office_user
+def test_the_integrations_tab_shows_the_link_and_each_run_with_its_calls_to_admins(
+    office_client, workorder, office_user, client
 ):
     SpectoraLink.objects.create(
         workorder=workorder,
@@ -507,6 +507,11 @@ def test_the_integrations_tab_shows_the_link_and_each_run_with_its_calls(
     assert "Service Radon is not mapped" in html
     assert "3 attempts" in html
     assert "Actions menu" in html
+    # Office staff read what the run did; the raw HTTP calls are for administrators.
+    assert "/v2/inspections" not in html and "38 ms" not in html
+
+    client.force_login(member(workorder.company, Role.ADMIN))
+    html = client.get(detail(workorder, "integrations")).content.decode()
     assert "<details" in html
     assert "/v2/inspections" in html
     assert "422" in html
