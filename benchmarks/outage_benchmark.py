@@ -7,7 +7,7 @@ workorders wait to be synced; then Spectora answers again. Reports the calls
 that reached Spectora during the outage, the runs that failed, how long after
 Spectora answered the last sync landed, and the admins' emails (one each way
 is the goal). The circuit breaker's settings are the defaults (pause after 5
-failures in a minute, probe every 10 s doubling up to 5 min) unless the
+failures in a minute, probe after 10 s, each wait 1.5x the last, up to 5 min) unless the
 SPECTORA_* environment variables say otherwise.
 
 Prints the figures and writes benchmarks/results/outage_benchmark.json.
@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_django()
     from django.conf import settings
-    from spectora_integration.sandbox import start_sandbox
+    from spectora_sandbox import start_sandbox
 
     from tests.factories import CompanyFactory, member
     from tests.spectora_fixtures import connect_company
