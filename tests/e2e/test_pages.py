@@ -285,3 +285,27 @@ def test_every_page_fits_the_screen_has_no_serious_accessibility_problem_and_is_
     tour.check(office, "Spectora-origin workorder")
 
     assert tour.found == {}, tour.report()
+
+
+# Common window widths between a small phone and the desktop the tour uses.
+IN_BETWEEN = [320, 360, 414, 600, 700, 768, 900, 1024, 1100, 1180, 1280]
+
+
+@pytest.mark.usefixtures("no_auto_sync_on_booking")
+def test_no_page_scrolls_sideways_at_any_common_width(pages, spectora, admin_user, book):
+    """The breakpoints (the navigation folds at 1100 px, tables become cards at 640 px) leave
+    no width in between where a page is wider than its window."""
+    workorder = book()
+    page = pages.new()
+    login(page, admin_user)
+    found = []
+    detail = f"/workorders/{workorder.pk}/"
+    for url in ["/", "/workorders/", detail, f"{detail}?tab=integrations", f"{detail}edit/",
+                "/spectora/failed/", "/spectora/staff/", "/spectora/services/"]:
+        page.goto(url)
+        for width in IN_BETWEEN:
+            page.set_viewport_size({"width": width, "height": 800})
+            overflow = horizontal_overflow(page)
+            if overflow:
+                found.append(f"{url} at {width} px: {overflow}")
+    assert found == [], "\n".join(found)
