@@ -308,6 +308,11 @@ class LineItemForm(forms.Form):
         },
     )
 
+    # The service whose catalogue price the price box holds: the line's own service when its
+    # price is that service's, or the one the page filled in on picking (attik.js); blank once
+    # a person types a price. A price is the person's only if they typed it.
+    price_from = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
+
     def __init__(self, *args, catalogue: _Catalogue, **kwargs):
         super().__init__(*args, **kwargs)
         prices = {str(s.pk): str(cents_to_decimal(s.price_cents)) for s in catalogue.services}
@@ -324,7 +329,31 @@ class LineItemForm(forms.Form):
         data = super().clean()
         if data.get("service") is None and data.get("price") is not None:
             self.add_error("service", "Choose a service for this price, or clear the price.")
+        elif self._price_belongs_to_another_service(data):
+            data["price"] = None  # the service's own price (the services fill it in)
         return data
+
+    def _price_belongs_to_another_service(self, data) -> bool:
+        """The price is the catalogue price of a service other than the one chosen, and nobody
+        typed it: the service was changed and the old one's price stayed in the box (the page
+        without its script, or a post from something else).
+
+        Where the price came from is ``price_from`` when posted; otherwise, for a line that
+        already existed, the line's service before this edit.
+        """
+        service, price = data.get("service"), data.get("price")
+        if service is None or price is None:
+            return False
+        objects = self.fields["service"].objects
+        if self.add_prefix("price_from") in self.data:
+            source = objects.get(data.get("price_from") or "")
+        else:
+            source = objects.get(str(self.initial.get("service") or ""))
+        return (
+            source is not None
+            and source.pk != service.pk
+            and price == cents_to_decimal(source.price_cents)
+        )
 
     def to_input(self) -> LineItemInput:
         price = self.cleaned_data.get("price")
@@ -407,6 +436,9 @@ class WorkorderFormGroup:
                     "service": str(li.service_id),
                     "price": cents_to_decimal(li.price_cents),
                     "quantity": li.quantity,
+                    "price_from": (
+                        str(li.service_id) if li.price_cents == li.service.price_cents else ""
+                    ),
                 }
                 for li in line_items
             ],

@@ -24,19 +24,24 @@
   //    between entries; Escape closes it back onto the button; Tab out or a click outside
   //    closes it.
   function closeMenus(except) {
-    document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
-      if (menu !== except) menu.removeAttribute("open");
-    });
+    document.querySelectorAll("details[data-menu][open], details[data-navmenu][open]")
+      .forEach(function (menu) {
+        if (menu !== except) menu.removeAttribute("open");
+      });
   }
 
   function menuEntries(menu) {
     return Array.prototype.slice.call(menu.querySelectorAll("a.menu__entry, button.menu__entry"));
   }
 
+  // -- The navigation (<details data-navmenu>) on a narrow screen works the same way: Escape
+  //    closes it back onto its Menu button; a click or Tab outside closes it.
+  var DISCLOSURES = "details[data-menu][open], details[data-navmenu][open]";
+
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {
-      var open = event.target.closest && event.target.closest("details[data-menu][open]");
-      open = open || document.querySelector("details[data-menu][open]");
+      var open = event.target.closest && event.target.closest(DISCLOSURES);
+      open = open || document.querySelector(DISCLOSURES);
       if (!open) return;
       open.removeAttribute("open");
       var button = open.querySelector("summary");
@@ -68,7 +73,7 @@
   });
 
   document.addEventListener("focusout", function (event) {
-    var menu = event.target.closest && event.target.closest("details[data-menu][open]");
+    var menu = event.target.closest && event.target.closest(DISCLOSURES);
     if (menu && event.relatedTarget && !menu.contains(event.relatedTarget)) {
       menu.removeAttribute("open");
     }
@@ -80,7 +85,7 @@
       dismiss(close.closest("[data-toast]"));
       return;
     }
-    closeMenus(event.target.closest("details[data-menu]"));
+    closeMenus(event.target.closest("details[data-menu], details[data-navmenu]"));
     if (event.target.closest("[aria-disabled='true']")) event.preventDefault();
   });
 
@@ -161,23 +166,30 @@
     }
   });
 
-  // -- Price prefill: choosing a service fills a blank (or still prefilled) price.
+  // -- Price prefill: picking a service fills its price unless the person typed one. Each row's
+  //    hidden price_from names the service whose catalogue price the box holds, blank once a
+  //    person types there; the server reads it the same way (forms.LineItemForm).
+  function priceSource(row) {
+    return row && row.querySelector("input[name$='-price_from']");
+  }
+
   document.addEventListener("change", function (event) {
     var select = event.target;
     if (!select.matches || !select.matches("select[name$='-service']")) return;
     var row = select.closest("[data-formset-row]");
     var price = row && row.querySelector("input[name$='-price']");
-    if (!price) return;
+    var source = priceSource(row);
+    if (!price || !source) return;
+    if (price.value !== "" && source.value === "") return;  // typed by the person: theirs
     var option = select.selectedOptions[0];
     var suggested = option ? option.dataset.price : undefined;
-    if (price.value === "" || price.dataset.prefilled === "1") {
-      price.value = suggested || "";
-      price.dataset.prefilled = suggested ? "1" : "";
-    }
+    price.value = suggested || "";
+    source.value = suggested ? select.value : "";
   });
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("input[name$='-price']")) {
-      event.target.dataset.prefilled = "";
+      var source = priceSource(event.target.closest("[data-formset-row]"));
+      if (source) source.value = "";
     }
   });
 

@@ -2,8 +2,9 @@
 ``live_server``, with a real Celery worker and the Spectora sandbox over HTTP.
 
 Each test module gets its own Playwright and browser; each test a fresh context
-(1280x800, no cookies) and page. A test fails if the page throws an uncaught
-JavaScript error; a failing test leaves a screenshot in ``var/e2e-failures/``.
+(1280x800, or a phone's 375x812 when asked; no cookies) and page. A test fails if the page
+throws an uncaught JavaScript error; a failing test leaves a screenshot in
+``var/e2e-failures/``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from workorders.services import AssigneeInput, LineItemInput, workorder_create
 
 CHROMIUM = os.environ.get("ATTIK_CHROMIUM", "/usr/bin/chromium")
 VIEWPORT = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 812}
+WIDTHS = {1280: VIEWPORT, 375: PHONE}
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 WORKER_WAIT = 30  # seconds: a sync through the broker, the worker and the sandbox
@@ -78,8 +81,8 @@ class Pages:
         self.contexts = []
         self.errors: list[str] = []
 
-    def new(self) -> Page:
-        context = self.browser.new_context(viewport=VIEWPORT, base_url=self.base_url)
+    def new(self, viewport: dict = VIEWPORT) -> Page:
+        context = self.browser.new_context(viewport=viewport, base_url=self.base_url)
         context.set_default_timeout(10_000)
         self.contexts.append(context)
         page = context.new_page()
@@ -127,6 +130,47 @@ def open_actions_with_keyboard(page: Page) -> None:
     page.locator("summary.menu__button").focus()
     page.keyboard.press("Enter")
     expect(page.locator("details[data-menu]")).to_have_attribute("open", "")
+
+
+# Where the page is wider than the window: the elements that first stick out on the right.
+_OVERFLOW = """() => {
+  const width = window.innerWidth;
+  const name = (el) => el.tagName.toLowerCase() + (typeof el.className === "string" && el.className
+    ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+  const culprits = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const box = el.getBoundingClientRect();
+    if (!box.width || box.right <= width + 0.5 || !el.checkVisibility()) continue;
+    if (el.parentElement.getBoundingClientRect().right > width + 0.5) continue;
+    culprits.push(name(el) + " to " + Math.round(box.right) + "px");
+  }
+  return {scroll: document.documentElement.scrollWidth, inner: width, culprits: culprits};
+}"""
+
+
+def horizontal_overflow(page: Page) -> str | None:
+    """None when the page fits its window (``scrollWidth <= innerWidth``), else what sticks out."""
+    found = page.evaluate(_OVERFLOW)
+    if found["scroll"] <= found["inner"]:
+        return None
+    return (f"scrollWidth {found['scroll']} > innerWidth {found['inner']}: "
+            + "; ".join(found["culprits"][:6]))
+
+
+def outside_viewport(page: Page, selector: str) -> list[str]:
+    """The visible elements matching ``selector`` that are not wholly inside the window."""
+    return page.evaluate("""(selector) => {
+      const out = [];
+      for (const el of document.querySelectorAll(selector)) {
+        const box = el.getBoundingClientRect();
+        if ((!box.width && !box.height) || !el.checkVisibility()) continue;
+        if (box.left < -0.5 || box.right > window.innerWidth + 0.5) {
+          out.push((el.textContent || el.tagName).trim().replace(/\\s+/g, " ").slice(0, 40)
+                   + " at " + Math.round(box.left) + ".." + Math.round(box.right) + "px");
+        }
+      }
+      return out;
+    }""", selector)
 
 
 def head_chip(page: Page):

@@ -1,7 +1,9 @@
-"""Every main page, as a person sees it: axe-core finds nothing serious, and the run keeps
-screenshots of them for the README (docs/screenshots/, 1280x800)."""
+"""Every page, as a person sees it on a desktop (1280 px) and on a phone (375 px): it fits the
+window (no sideways scrolling), axe-core finds nothing serious, and the run keeps screenshots
+of the main ones for the README (docs/screenshots/; phone ones are named phone-*.png)."""
 
 import os
+import re
 from datetime import timedelta
 
 import pytest
@@ -14,10 +16,13 @@ from spectora_integration.sync import runs
 from tests.e2e.conftest import (
     ROOT,
     SCREENSHOTS,
+    WIDTHS,
     WORKER_WAIT,
+    horizontal_overflow,
     link_state,
     login,
     open_actions_with_keyboard,
+    outside_viewport,
     soon,
     synced,
     today_at,
@@ -80,27 +85,52 @@ def _history(workorder):
             SyncRun.objects.filter(pk=run.pk).update(created_at=at)
 
 
-def _check(page: Page, name: str, found: dict) -> None:
-    results = Axe().run(page)
-    blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING]
-    if blocking:
-        found[name] = [
+class Tour:
+    """One width's walk through the pages: what fails is collected, so one run shows it all."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.found: dict[str, list[str]] = {}
+
+    def check(self, page: Page, name: str, shot: str | None = None) -> None:
+        """The page fits the window, axe finds nothing serious; ``shot`` keeps a screenshot."""
+        problems = []
+        overflow = horizontal_overflow(page)
+        if overflow:
+            problems.append(f"scrolls sideways at {self.width} px: {overflow}")
+        results = Axe().run(page)
+        problems += [
             f"{v['id']} ({v['impact']}): {v['help']} -> "
             + "; ".join(", ".join(node["target"]) for node in v["nodes"][:5])
-            for v in blocking
+            for v in results.response["violations"] if v["impact"] in BLOCKING
         ]
+        if problems:
+            self.found.setdefault(f"{name} at {self.width} px", []).extend(problems)
+        if shot:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.mouse.move(0, 0)
+            prefix = "phone-" if self.width < 640 else ""
+            page.screenshot(path=str(SCREENSHOTS / f"{prefix}{shot}.png"))
+
+    def inside(self, page: Page, name: str, selector: str) -> None:
+        """Every visible ``selector`` is wholly inside the window."""
+        outside = outside_viewport(page, selector)
+        if outside:
+            self.found.setdefault(f"{name} at {self.width} px", []).append(
+                f"{selector} outside the window: {outside}")
+
+    def report(self) -> str:
+        return "\n".join(f"{page}: {problems}" for page, problems in self.found.items())
 
 
-def _shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.mouse.move(0, 0)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+# Shot at both widths; the phone keeps only these (the README shows them side by side).
+PHONE_SHOTS = {"dashboard", "list", "detail-actions", "menu", "edit-services", "failed-syncs"}
 
 
+@pytest.mark.parametrize("width", sorted(WIDTHS, reverse=True))
 @pytest.mark.usefixtures("no_auto_sync_on_booking")  # the pages show one of each sync state
-def test_the_main_pages_have_no_serious_accessibility_problems_and_are_captured(
-    celery_worker_process, pages, spectora, admin_user, office_user, book,
-    no_auto_sync_on_booking,  # each workorder below is synced (or failed) on purpose
+def test_every_page_fits_the_screen_has_no_serious_accessibility_problem_and_is_captured(
+    width, celery_worker_process, pages, spectora, admin_user, office_user, book
 ):
     _office_like_a_real_one(spectora)
     inspectors, services = spectora.inspectors, spectora.services
@@ -133,89 +163,149 @@ def test_the_main_pages_have_no_serious_accessibility_problems_and_are_captured(
     runs.sync_request(failing, office_user)
     wait_for(lambda: link_state(failing) == SyncState.FAILED, timeout=WORKER_WAIT)
 
-    found: dict[str, list[str]] = {}
-    anonymous = pages.new()
-    anonymous.goto("/login/")
-    _check(anonymous, "login", found)
+    tour = Tour(width)
+    phone = width < 640
 
-    page = pages.new()
+    def shot(name: str) -> str | None:
+        return name if not phone or name in PHONE_SHOTS else None
+
+    anonymous = pages.new(WIDTHS[width])
+    anonymous.goto("/login/")
+    tour.check(anonymous, "login")
+
+    page = pages.new(WIDTHS[width])
     login(page, admin_user)
     expect(page.locator("[data-chart=syncs-per-day]")).to_be_visible()
-    _check(page, "dashboard", found)
-    _shoot(page, "dashboard")
+    tour.check(page, "dashboard", shot("dashboard"))
+
+    # The navigation: inline on a desktop, behind a Menu button on a phone; either way every
+    # link and Log out are on the screen.
+    menu_button = page.locator("summary.navmenu__button")
+    nav = page.get_by_role("navigation", name="Main")
+    if phone:
+        expect(nav).to_be_hidden()
+        expect(menu_button).to_be_visible()
+        menu_button.click()
+        expect(page.locator("details[data-navmenu]")).to_have_attribute("open", "")
+        tour.check(page, "navigation menu open", shot("menu"))
+    else:
+        expect(menu_button).to_be_hidden()
+    for name in ["Dashboard", "Workorders", "New workorder", "Spectora", "Failed syncs",
+                 "Admin", "API docs"]:
+        link = nav.get_by_role("link", name=re.compile(rf"^{re.escape(name)}( \d+ to fix)?$"))
+        expect(link).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    tour.inside(page, "navigation", ".topbar a, .topbar button, .topbar summary")
+    if phone:
+        page.keyboard.press("Escape")
+        expect(page.locator("details[data-navmenu]")).not_to_have_attribute("open", "")
+        expect(nav).to_be_hidden()
 
     page.goto("/workorders/")
     expect(page.locator(".wo-link")).to_have_count(7)
-    _check(page, "list", found)
-    _shoot(page, "list")
+    if phone:  # the shot shows the rows as cards, under the filters
+        page.locator("#wo-results").evaluate("results => results.scrollIntoView()")
+    tour.check(page, "list", shot("list"))
 
     page.goto(f"/workorders/{first.pk}/")
+    expect(page.locator(".detail-head .chip--attik")).to_have_text("Attik")
     open_actions_with_keyboard(page)
-    _check(page, "detail with the Actions menu open", found)
-    _shoot(page, "detail-actions")
+    tour.inside(page, "Actions menu", ".menu__panel, .menu__entry")
+    tour.check(page, "detail with the Actions menu open", shot("detail-actions"))
     page.keyboard.press("Escape")
 
     page.get_by_role("link", name="Integrations", exact=True).click()
     expect(page.locator(".run").first).to_be_visible()
     page.locator(".run__calls summary").first.click()
-    _check(page, "integrations tab", found)
-    _shoot(page, "integrations")
+    tour.check(page, "integrations tab", shot("integrations"))
 
     page.get_by_role("link", name="Activity", exact=True).click()
     expect(page.locator(".timeline")).to_be_visible()
-    _check(page, "activity tab", found)
+    tour.check(page, "activity tab")
 
     page.goto(f"/workorders/{failing.pk}/")
     expect(page.locator("[data-sync-problem=failed]")).to_be_visible()
-    _check(page, "detail with a failed sync", found)
-    _shoot(page, "detail-failed")
+    tour.check(page, "detail with a failed sync", shot("detail-failed"))
 
     page.goto("/spectora/failed/")
     expect(page.locator("[data-table=failed-syncs] tbody tr")).to_have_count(1)
-    _check(page, "failed syncs", found)
-    _shoot(page, "failed-syncs")
+    tour.check(page, "failed syncs", shot("failed-syncs"))
 
     page.goto("/spectora/connection/")
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_role("status")).to_contain_text("Connected: Spectora answered")
-    _check(page, "Spectora connection", found)
-    _shoot(page, "spectora-connection")
+    tour.check(page, "Spectora connection", shot("spectora-connection"))
 
     page.goto("/spectora/staff/")
     expect(page.locator("[data-unlinked-employees]")).to_contain_text("Jordan Blake")
-    _check(page, "staff linking", found)
-    _shoot(page, "staff-linking")
+    tour.check(page, "staff linking", shot("staff-linking"))
 
     page.goto("/spectora/services/")
-    _check(page, "service mapping", found)
-    _shoot(page, "service-mapping")
+    tour.check(page, "service mapping", shot("service-mapping"))
 
     page.goto(f"/workorders/{fresh.pk}/spectora/preview/")
     expect(page.locator("[data-preview=plan]")).to_be_visible()
-    _check(page, "preview", found)
-    _shoot(page, "preview")
+    tour.check(page, "preview", shot("preview"))
+
+    # The services of a workorder: each price and quantity keeps a visible label.
+    page.goto(f"/workorders/{fresh.pk}/edit/")
+    page.locator("#services-title").evaluate("title => title.scrollIntoView()")
+    row = page.locator("[data-formset=line_items] [data-formset-row]").first
+    for label in ["Service", "Price in dollars", "Quantity"]:
+        field = row.get_by_label(label, exact=True)
+        expect(field).to_be_visible()
+        # On a phone each field's label shows above it; on a desktop the column heads do.
+        says = (page.locator(f"label[for='{field.get_attribute('id')}']") if phone
+                else page.locator(".rows__head"))
+        expect(says).to_be_visible()
+        assert says.bounding_box()["y"] + 4 < field.bounding_box()["y"], label
+    tour.check(page, "edit", shot("edit-services"))
 
     for name, url in [
         ("new workorder", "/workorders/new/"),
-        ("edit", f"/workorders/{fresh.pk}/edit/"),
         ("reschedule", f"/workorders/{fresh.pk}/reschedule/"),
         ("cancel confirmation", f"/workorders/{fresh.pk}/cancel/"),
         ("not found", "/workorders/999999/"),
     ]:
         page.goto(url)
-        _check(page, name, found)
+        tour.check(page, name)
 
     page.set_content((ROOT / "templates" / "500.html").read_text())
-    _check(page, "server error", found)
+    tour.check(page, "server error")
 
-    office = pages.new()
+    office = pages.new(WIDTHS[width])
     login(office, office_user)
     office.goto("/spectora/connection/")
     expect(office.get_by_role("heading", level=1)).to_have_text("You can't do that here")
-    _check(office, "not allowed", found)
-    office.goto("/workorders/?q=Spectora+Lane")
+    tour.check(office, "not allowed")
+    office.goto("/workorders/?search=Spectora+Lane")
     office.locator(".wo-link").click()
-    expect(office.locator(".detail-head .chip--origin")).to_be_visible()
-    _check(office, "Spectora-origin workorder", found)
+    expect(office.locator(".detail-head .chip--origin")).to_have_text("From Spectora")
+    expect(office.locator(".detail-head .chip--attik")).to_have_count(0)
+    tour.check(office, "Spectora-origin workorder")
 
-    assert found == {}, "\n".join(f"{page}: {problems}" for page, problems in found.items())
+    assert tour.found == {}, tour.report()
+
+
+# Common window widths between a small phone and the desktop the tour uses.
+IN_BETWEEN = [320, 360, 414, 600, 700, 768, 900, 1024, 1100, 1180, 1280]
+
+
+@pytest.mark.usefixtures("no_auto_sync_on_booking")
+def test_no_page_scrolls_sideways_at_any_common_width(pages, spectora, admin_user, book):
+    """The breakpoints (the navigation folds at 1100 px, tables become cards at 640 px) leave
+    no width in between where a page is wider than its window."""
+    workorder = book()
+    page = pages.new()
+    login(page, admin_user)
+    found = []
+    detail = f"/workorders/{workorder.pk}/"
+    for url in ["/", "/workorders/", detail, f"{detail}?tab=integrations", f"{detail}edit/",
+                "/spectora/failed/", "/spectora/staff/", "/spectora/services/"]:
+        page.goto(url)
+        for width in IN_BETWEEN:
+            page.set_viewport_size({"width": width, "height": 800})
+            overflow = horizontal_overflow(page)
+            if overflow:
+                found.append(f"{url} at {width} px: {overflow}")
+    assert found == [], "\n".join(found)

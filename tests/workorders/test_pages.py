@@ -435,12 +435,23 @@ def test_a_cancelled_workorder_shows_why(office_client, company):
     assert "chip--cancelled" in html
 
 
-def test_a_spectora_origin_workorder_says_where_it_comes_from(office_client, company):
+def test_a_workorder_says_where_it_comes_from_in_its_header(office_client, company):
+    """Spectora's jobs say "From Spectora", Attik's own "Attik"; lists mark only Spectora's."""
     mirrored = WorkorderFactory(company=company, origin=Origin.SPECTORA)
+    own = WorkorderFactory(company=company, origin=Origin.ATTIK)
 
-    html = office_client.get(detail(mirrored)).content.decode()
+    mirrored_html = office_client.get(detail(mirrored)).content.decode()
+    own_html = office_client.get(detail(own)).content.decode()
+    listed = office_client.get(reverse("workorders:list")).content.decode()
 
-    assert "From Spectora" in html
+    assert '<span class="chip chip--origin" data-origin="spectora"' in mirrored_html
+    assert "From Spectora" in mirrored_html
+    assert 'data-origin="attik"' not in mirrored_html
+    assert '<span class="chip chip--attik" data-origin="attik"' in own_html
+    assert ">Attik</span>" in own_html
+    assert 'data-origin="spectora"' not in own_html
+    assert listed.count('data-origin="spectora"') == 1
+    assert 'data-origin="attik"' not in listed
 
 
 def test_the_activity_tab_lists_events_newest_first_with_their_actor(
