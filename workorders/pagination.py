@@ -16,7 +16,7 @@ COUNT_CAP = 10_000
 class CappedPaginator(Paginator):
     """A paginator whose count is ``min(count, cap)``, from a LIMITed subquery.
 
-    ``SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1)``: the database stops after
+    ``SELECT COUNT(*) FROM (SELECT ... LIMIT cap + 1)`` (unordered): the database stops after
     ``cap + 1`` rows however many match. ``capped`` says the true count is larger.
     """
 
@@ -26,7 +26,10 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def _bounded_count(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+        # No ORDER BY: it changes nothing in a count up to cap + 1, and without it the
+        # database reads any cap + 1 matching index entries instead of walking the
+        # list's sort order (status filter at 100,000: 66 ms ordered).
+        return self.object_list.order_by()[: self.cap + 1].count()
 
     @cached_property
     def count(self) -> int:
