@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from workorders.expressions import PkInSubquery
 from workorders.models import (
     ActivityEvent,
     Assignment,
@@ -75,7 +76,9 @@ def search_condition(text: str, company: Company) -> Q | None:
     workorder comes back once however many of its rows match, without a join or
     DISTINCT. Not correlated EXISTS: inside this OR, SQLite (and PostgreSQL) would run
     an EXISTS once per workorder; the IN list is built once (100,000 workorders on
-    SQLite: about 0.2 s for a search, against 1.1 s with EXISTS).
+    SQLite: about 0.2 s for a search, against 1.1 s with EXISTS). On PostgreSQL they
+    are written ``= ANY(ARRAY(subquery))`` (``PkInSubquery``) so that the whole OR is
+    served by indexes (the trigram indexes of migration 0003): docs/performance.md.
     """
     text = (text or "").strip()
     if not text:
@@ -90,8 +93,8 @@ def search_condition(text: str, company: Company) -> Q | None:
         Q(address__icontains=text)
         | Q(client_name__icontains=text)
         | Q(client_email__icontains=text)
-        | Q(pk__in=inspected_by)
-        | Q(pk__in=with_service)
+        | Q(PkInSubquery(inspected_by))
+        | Q(PkInSubquery(with_service))
     )
     digits = text.upper().removeprefix("WO-")
     if digits.isascii() and digits.isdigit() and int(digits) <= MAX_NUMBER:

@@ -7,7 +7,6 @@ through the company-scoped selectors, so another company's id is a 404.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -31,6 +30,7 @@ from workorders.forms import (
 )
 from workorders.integrations import HIDDEN, MenuEntry
 from workorders.models import Workorder, WorkorderStatus
+from workorders.pagination import CappedPaginator, urls_by_pk
 
 PAGE_SIZE = 25
 TABS = ("workorder", "activity", "integrations")
@@ -71,8 +71,11 @@ def workorder_list(request):
         request=request,
         company=company,
     )
-    page_obj = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = CappedPaginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page_obj.object_list)
+    detail_urls = urls_by_pk("workorders:detail", [wo.pk for wo in rows])
+    for workorder in rows:
+        workorder.detail_url = detail_urls[workorder.pk]
     has_any = bool(rows) or selectors.workorder_list(company).exists()
     context = {
         "filters": filterset.form,
