@@ -33,14 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import (  # noqa: E402 - needs the project root on the path
+from benchmarks.harness import (
     ROOT,
     machine_load,
     percentile,
     setup_django,
     write_result,
 )
-from benchmarks.load_seed import seed_workorders, staff_users  # noqa: E402
+from benchmarks.load_seed import seed_workorders, staff_users
 
 
 def build(rows: int, rng: random.Random):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.harness import (  # noqa: E402 - needs the project root on the path
+from benchmarks.harness import (
     ROOT,
     drop_database,
     machine_load,
@@ -44,8 +44,8 @@ from benchmarks.harness import (  # noqa: E402 - needs the project root on the p
     setup_django,
     write_result,
 )
-from benchmarks.load_pages import pages_under_load, print_load  # noqa: E402
-from benchmarks.load_scale import list_at_scale, print_scale  # noqa: E402
+from benchmarks.load_pages import pages_under_load, print_load
+from benchmarks.load_scale import list_at_scale, print_scale
 
 
 def main() -> None:

@@ -70,8 +70,8 @@ def main() -> None:
     args = parser.parse_args()
     setup_django()
     from django.conf import settings
-    from spectora_sandbox import start_sandbox
 
+    from spectora_sandbox import start_sandbox
     from tests.factories import CompanyFactory, member
     from tests.spectora_fixtures import connect_company
     from tests.worker import WorkerProcess, unique_queue

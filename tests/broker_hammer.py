@@ -51,7 +51,7 @@ def _consume(transport: str, transport_options: dict, name: str, stop, out) -> N
                 while not stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         conn.drain_events(timeout=0.2)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, as a worker would die
+    except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     out.put((os.getpid(), received, error))
 
