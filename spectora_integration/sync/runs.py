@@ -110,6 +110,7 @@ def sync_request(
         if trigger in CUTS_THE_WAIT:
             _probe_soon(workorder.company_id)
         if run is not None:
+            was_urgent = run.urgent
             run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
             run.force = run.force or force
             fields = ["requesters", "force"]
@@ -119,7 +120,11 @@ def sync_request(
                 run.next_attempt_at = timezone.now()
                 fields.append("next_attempt_at")
                 SyncOutbox.objects.filter(run=run).update(enqueued_at=run.next_attempt_at)
-                transaction.on_commit(lambda: enqueue_run(run.pk))
+                transaction.on_commit(lambda: enqueue_run(run.pk, urgent=True))
+            elif run.urgent and not was_urgent and not _waiting_for_retry(run):
+                # A person joins an automatic or bulk run: it moves to the first lane now
+                # (its background message later finds it finished and claims nothing).
+                transaction.on_commit(lambda: enqueue_run(run.pk, urgent=True))
             run.save(update_fields=fields)
             return run
         run = SyncRun.objects.create(
@@ -137,7 +142,7 @@ def sync_request(
                 sync_state=SyncState.QUEUED
             )
         delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
-        transaction.on_commit(lambda: enqueue_run(run.pk, delay))
+        transaction.on_commit(lambda: enqueue_run(run.pk, delay, urgent=run.urgent))
     return run
 
 
