@@ -299,11 +299,6 @@ def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
     return RunState.FAILED
 
 
-# A re-sync's usual cost (one read, one write): how long a company's waiting runs need.
-CALLS_PER_RUN = 2
-BUDGET_WAIT_CAP_SECONDS = 600.0  # below Redis' visibility timeout (settings: 3600 s)
-
-
 def _wait_for_budget(run: SyncRun, connection: SpectoraConnection | None,
                      error: RateLimited, *, started: bool = False) -> str:
     """Back to the queue until the company's rate budget has room; no attempt is used.
@@ -319,8 +314,8 @@ def _wait_for_budget(run: SyncRun, connection: SpectoraConnection | None,
         rate = (connection.rate_limit_per_second if connection else 0) or 10
         backlog = SyncRun.objects.filter(company_id=run.company_id,
                                          state__in=[RunState.QUEUED, RunState.RUNNING]).count()
-        countdown += random.uniform(0, min(backlog * CALLS_PER_RUN / rate,
-                                           BUDGET_WAIT_CAP_SECONDS))
+        countdown += random.uniform(0, min(backlog * runs.CALLS_PER_RUN / rate,
+                                           runs.PACE_CAP_SECONDS))
     # Refused at admission, the run changed nothing on the link: the chip still says queued.
     _requeue(run, countdown=countdown, show_on_link=started,
              reason=f"Waiting for Spectora's rate limit; starting in {countdown:.0f} s.")

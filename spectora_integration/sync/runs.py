@@ -13,17 +13,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from spectora_integration.models import (
     RunKind,
     RunState,
+    SpectoraConnection,
     SpectoraLink,
     SyncOutbox,
     SyncRun,
     SyncState,
     Trigger,
+    is_urgent,
 )
 from spectora_integration.queueing import enqueue_run
 from spectora_integration.sync.eligibility import Ineligible, check_eligibility
@@ -41,6 +43,11 @@ BACKOFF_CAP_SECONDS = 300.0  # well below Redis' visibility timeout (settings: 3
 LEASE_SECONDS = settings.SPECTORA_SYNC_LEASE_SECONDS  # above the task's hard time limit
 AUTO_SYNC_DELAY_SECONDS = 2.0  # lets a burst of edits join one run
 SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
+# A re-sync's usual cost in calls (one read, one write): the pace of a backlog.
+CALLS_PER_RUN = 2
+# A background run is paced when the company's waiting runs need more than this long.
+PACE_FROM_SECONDS = 1.0
+PACE_CAP_SECONDS = 3000.0  # below Redis' visibility timeout (settings: 3600 s)
 
 
 # A person's Sync / Force sync (page, API, admin) runs a run waiting for a retry now.
@@ -127,11 +134,17 @@ def sync_request(
                 transaction.on_commit(lambda: enqueue_run(run.pk, urgent=True))
             run.save(update_fields=fields)
             return run
+        urgent = is_urgent(trigger) or kind == RunKind.CANCEL
+        delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
+        paced = None if urgent else _paced_delay(workorder.company_id)
+        if paced is not None and paced > delay:
+            delay = paced
         run = SyncRun.objects.create(
             company_id=workorder.company_id,
             workorder=workorder,
             kind=kind,
             trigger=trigger,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay) if paced else None,
             requested_by=user if getattr(user, "pk", None) else None,
             requesters=[_requester(user, trigger)],
             force=force,
@@ -141,9 +154,33 @@ def sync_request(
             SpectoraLink.objects.filter(pk=link.pk).exclude(sync_state=SyncState.SYNCING).update(
                 sync_state=SyncState.QUEUED
             )
-        delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
-        transaction.on_commit(lambda: enqueue_run(run.pk, delay, urgent=run.urgent))
+        transaction.on_commit(lambda: enqueue_run(run.pk, delay, urgent=urgent))
     return run
+
+
+def _paced_delay(company_id: int) -> float | None:
+    """When to start a new background run of a company with a backlog, or None.
+
+    A backlog (a bulk re-sync, a drift repair of hundreds) is sent to the workers spread
+    at the company's own rate, not all at once: it never stands at the head of the queue
+    in front of other companies' runs, no worker picks up a run only to hand it back, and
+    the budget is used evenly (docs/performance.md). The run's ``next_attempt_at`` says
+    when, so the sweeper leaves it alone and a person's Sync cuts the wait."""
+    rate = (SpectoraConnection.objects.filter(company_id=company_id)
+            .values_list("rate_limit_per_second", flat=True).first()) or 10
+    spacing = CALLS_PER_RUN / rate
+    waiting = SyncRun.objects.filter(company_id=company_id,
+                                     state__in=[RunState.QUEUED, RunState.RUNNING])
+    # Runs waiting for a retry's backoff (attempts > 0) set no pace for the others.
+    found = waiting.aggregate(ahead=Count("id"),
+                              last=Max("next_attempt_at", filter=Q(attempts=0)))
+    seconds = found["ahead"] * spacing
+    if seconds <= PACE_FROM_SECONDS:
+        return None
+    last = found["last"]
+    if last is not None and last > timezone.now():  # one slot after the last paced run
+        seconds = (last - timezone.now()).total_seconds() + spacing
+    return min(seconds, PACE_CAP_SECONDS)
 
 
 # Runs a person should look at: failed for good, or skipped (not sent) with a reason.

@@ -133,3 +133,41 @@ def test_waiting_for_the_own_rate_never_uses_up_the_deferrals(spectora, queued, 
     assert engine.sync_execute(run.pk) == RunState.SUCCEEDED
     run.refresh_from_db()
     assert (run.attempts, run.deferrals) == (1, 0)
+
+
+def test_a_backlog_is_sent_spread_at_the_company_s_rate(spectora, queued,
+                                                        django_capture_on_commit_callbacks):
+    """A bulk re-sync never stands at the head of the queue: each run is due at its turn."""
+    spectora.connection.rate_limit_per_second = 10
+    spectora.connection.save()
+    batch = [book(spectora, address=f"{n} Bulk St") for n in range(20)]
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk = [runs.sync_request(wo, None, trigger="bulk") for wo in batch]
+    due = [run.next_attempt_at for run in bulk]
+    first_paced = next(n for n, at in enumerate(due) if at is not None)
+    assert first_paced * runs.CALLS_PER_RUN / 10 > runs.PACE_FROM_SECONDS - 0.3
+    paced = due[first_paced:]
+    gaps = [(b - a).total_seconds() for a, b in zip(paced, paced[1:], strict=False)]
+    # One slot apart (more only when booking one took longer than a slot on this machine).
+    assert min(gaps) == pytest.approx(runs.CALLS_PER_RUN / 10, abs=0.01)
+    assert sorted(gaps)[len(gaps) // 2] == pytest.approx(runs.CALLS_PER_RUN / 10, abs=0.01)
+    assert all(lane == "background" for _, lane in queued["lanes"])
+    # The sweeper leaves paced runs alone until they are due.
+    assert runs.sweep_outbox(now=timezone.now() + timezone.timedelta(seconds=61)) < len(bulk)
+
+    # A person's Sync on the last one runs it now, on the first lane.
+    with django_capture_on_commit_callbacks(execute=True):
+        runs.sync_request(batch[-1], None, trigger=Trigger.MANUAL)
+    assert lanes(queued, bulk[-1]) == ["background", "first"]
+    assert engine.sync_execute(bulk[-1].pk) == RunState.SUCCEEDED
+
+
+def test_another_company_is_not_paced_by_a_backlog(spectora, queued):
+    from tests.factories import CompanyFactory
+    from tests.spectora_fixtures import connect_company
+
+    for n in range(30):
+        runs.sync_request(book(spectora, address=f"{n} Bulk St"), None, trigger="bulk")
+    other = connect_company(CompanyFactory(slug="other-co"), spectora.sandbox)
+    run = runs.sync_request(book(other), None, trigger=Trigger.AUTO)
+    assert run.next_attempt_at is None
