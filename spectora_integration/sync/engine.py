@@ -303,19 +303,15 @@ def _wait_for_budget(run: SyncRun, connection: SpectoraConnection | None,
                      error: RateLimited, *, started: bool = False) -> str:
     """Back to the queue until the company's rate budget has room; no attempt is used.
 
-    A person's run comes back as soon as its slot is near. A background run comes back at
-    a random moment within the time the company's waiting runs need at its rate, so a
-    backlog of thousands returns at about the rate instead of all at once: other
-    companies' runs find the queue and the workers free (docs/performance.md)."""
+    A person's run comes back as soon as its slot is near. A background run of a company
+    with a backlog takes the next turn after the company's paced runs (runs.py), so a
+    backlog of thousands comes back at the rate, never all at once: other companies'
+    runs find the queue and the workers free (docs/performance.md)."""
     countdown = (error.retry_after or 0.0) + random.uniform(0.02, 0.2)
     if not run.urgent:
-        if connection is None:
-            connection = SpectoraConnection.objects.filter(company_id=run.company_id).first()
-        rate = (connection.rate_limit_per_second if connection else 0) or 10
-        backlog = SyncRun.objects.filter(company_id=run.company_id,
-                                         state__in=[RunState.QUEUED, RunState.RUNNING]).count()
-        countdown += random.uniform(0, min(backlog * runs.CALLS_PER_RUN / rate,
-                                           runs.PACE_CAP_SECONDS))
+        paced = runs.paced_delay(run.company_id)
+        if paced is not None:
+            countdown = max(countdown, paced)
     # Refused at admission, the run changed nothing on the link: the chip still says queued.
     _requeue(run, countdown=countdown, show_on_link=started,
              reason=f"Waiting for Spectora's rate limit; starting in {countdown:.0f} s.")

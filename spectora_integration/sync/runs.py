@@ -136,7 +136,7 @@ def sync_request(
             return run
         urgent = is_urgent(trigger) or kind == RunKind.CANCEL
         delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
-        paced = None if urgent else _paced_delay(workorder.company_id)
+        paced = None if urgent else paced_delay(workorder.company_id)
         if paced is not None and paced > delay:
             delay = paced
         run = SyncRun.objects.create(
@@ -158,7 +158,7 @@ def sync_request(
     return run
 
 
-def _paced_delay(company_id: int) -> float | None:
+def paced_delay(company_id: int) -> float | None:
     """When to start a new background run of a company with a backlog, or None.
 
     A backlog (a bulk re-sync, a drift repair of hundreds) is sent to the workers spread
