@@ -16,7 +16,8 @@ from the SyncCall rows):
    backlog latency) and one of B (B's contended latency, set against its idle one).
 
 Ratios are what to compare; absolute times on a shared 2-core machine are noisy.
-Writes benchmarks/results/scale.json and docs/scale-calls-per-second.png.
+Writes benchmarks/results/scale.json (scale_redis.json on Redis) and
+docs/scale-calls-per-second.png.
 Set DATABASE_URL / CELERY_BROKER_URL to run on PostgreSQL + Redis (harness.py).
 """
 
@@ -308,7 +309,9 @@ def main() -> None:
         for worker in workers:
             worker.stop()
         sandbox.stop()
-    path = write_result("scale", {
+    # The embedded default writes scale.json; PostgreSQL + Redis its own file beside it.
+    name = "scale" if settings.CELERY_BROKER_URL.startswith("filesystem") else "scale_redis"
+    path = write_result(name, {
         "workers": "2 x 2 slots", "click_overhead": overhead, "bulk_resync": bulk,
         "click_behind_backlog": behind, "fairness": fair,
         "calls_per_second": series,
