@@ -17,6 +17,7 @@ from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -286,8 +287,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Countdowns must stay below the visibility timeout or Redis redelivers.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600,
+                                       "queue_order_strategy": "sorted"}
 CELERY_TASK_DEFAULT_QUEUE = env.str("ATTIK_QUEUE", default="attik")
+# Two lanes (docs/performance.md): a person's Sync and every other task go to the default
+# queue; automatic, drift and bulk sync runs to "<default>.background". Workers consume
+# both, the default first: strictly on Redis ("sorted": "attik" < "attik.background"),
+# in turn on the filesystem broker (kombu's fair cycle: at most one background message
+# per fetch before a waiting click).
+CELERY_BACKGROUND_SUFFIX = ".background"
+CELERY_TASK_QUEUES = [
+    Queue(CELERY_TASK_DEFAULT_QUEUE),
+    Queue(CELERY_TASK_DEFAULT_QUEUE + CELERY_BACKGROUND_SUFFIX),
+]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -199,6 +199,11 @@ class SyncBatch(models.Model):
         return f"Bulk sync of {self.total} workorders ({self.created_at:%Y-%m-%d %H:%M})"
 
 
+# A person asked (page, API, admin action, retry from Failed syncs): served ahead of
+# automatic, drift and bulk runs, on the workers' first queue and in the rate limiter.
+PERSON_TRIGGERS = (Trigger.MANUAL, Trigger.API, Trigger.ADMIN, Trigger.RETRY)
+
+
 class SyncRun(models.Model):
     """One requested sync of one workorder: a visible row with its attempts and calls."""
 
@@ -238,6 +243,17 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.workorder} ({self.state})"
+
+    @property
+    def urgent(self) -> bool:
+        """A person is waiting for it: one of its requesters clicked, or it is a cancel
+        (it follows a person's Cancel, and an inspector must not drive to a cancelled job)."""
+        return self.kind == RunKind.CANCEL or is_urgent(self.trigger, self.requesters)
+
+
+def is_urgent(trigger: str, requesters: list | None = None) -> bool:
+    triggers = {trigger, *(r.get("trigger") for r in requesters or [])}
+    return any(t in PERSON_TRIGGERS for t in triggers)
 
 
 class SyncCall(models.Model):

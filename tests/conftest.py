@@ -114,11 +114,16 @@ QUEUES = {"run_sync": "runs", "process_webhook": "deliveries", "refresh_workorde
 
 @pytest.fixture
 def queued(monkeypatch):
-    """No broker: records what would be sent to the workers; the test runs it itself."""
-    sent = {name: [] for name in QUEUES.values()}
+    """No broker: records what would be sent to the workers; the test runs it itself.
 
-    def enqueue(task_name, *args, countdown=0, fallback=""):
+    ``sent["lanes"]`` holds (run id, "first" or "background") for each run sent."""
+    sent = {name: [] for name in QUEUES.values()}
+    sent["lanes"] = []
+
+    def enqueue(task_name, *args, countdown=0, fallback="", background=False):
         sent[QUEUES[task_name]].append(args[0])
+        if task_name == "run_sync":
+            sent["lanes"].append((args[0], "background" if background else "first"))
 
     from spectora_integration import queueing
 

@@ -146,7 +146,9 @@ class SpectoraClient:
         return f"SpectoraClient({self.base_url!r})"
 
     @classmethod
-    def for_connection(cls, connection, *, recorder: Recorder | None = None, **kwargs):
+    def for_connection(cls, connection, *, recorder: Recorder | None = None,
+                       urgent: bool = True, **kwargs):
+        """``urgent``: a person waits for these calls (ratelimit.py: admitted sooner)."""
         from django.conf import settings
 
         from spectora_integration.client.ratelimit import limiter_for
@@ -164,10 +166,16 @@ class SpectoraClient:
             connection.base_url,
             api_key,
             recorder=recorder,
-            limiter=limiter_for(connection),
+            limiter=limiter_for(connection, urgent=urgent),
             unusable=unusable,
             **kwargs,
         )
+
+    def reserve_calls(self, count: int) -> None:
+        """Book the rate slots of the next ``count`` calls at once (RateLimited if the
+        budget is spent: nothing is booked then)."""
+        if self.limiter is not None and count > 0:
+            self.limiter.reserve(count)
 
     # -- reads
 

@@ -24,6 +24,7 @@ from attik import logcontext
 from spectora_integration.client import (
     CallRecord,
     PermanentError,
+    RateLimited,
     SpectoraClient,
     SpectoraError,
     TransientError,
@@ -42,7 +43,7 @@ from spectora_integration.models import (
 )
 from spectora_integration.sync import breaker, describe, planner, runs
 from spectora_integration.sync.backoff import backoff_delay
-from spectora_integration.sync.eligibility import check_eligibility, connection_for
+from spectora_integration.sync.eligibility import check_eligibility, connection_for, is_connected
 from spectora_integration.sync.executor import apply_plan, create_key
 from workorders.models import Workorder
 from workorders.services import activity_record
@@ -153,6 +154,17 @@ def _recorder(run: SyncRun, connection_id: int):
 def _execute(run: SyncRun, workorder: Workorder) -> str:
     workorder = _load(workorder.pk)
     link = SpectoraLink.objects.get(workorder=workorder)
+    connection = connection_for(workorder)
+    client = None
+    if is_connected(connection):
+        client = SpectoraClient.for_connection(
+            connection, recorder=_recorder(run, connection.pk), urgent=run.urgent)
+        try:
+            # Admission: the first call's rate slot is booked now or the run goes back to
+            # the queue at once, so no worker sleeps while the company's budget is spent.
+            client.reserve_calls(1)
+        except RateLimited as error:
+            return _wait_for_budget(run, connection, error)
     run.attempts += 1
     SyncRun.objects.filter(pk=run.pk).update(attempts=run.attempts)
     logcontext.update(attempt=run.attempts)
@@ -162,8 +174,10 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
         return RunState.SKIPPED
     if run.kind == RunKind.SYNC:
         SpectoraLink.objects.filter(pk=link.pk).update(sync_state=SyncState.SYNCING)
-    connection = connection_for(workorder)
-    client = SpectoraClient.for_connection(connection, recorder=_recorder(run, connection.pk))
+    if client is None:  # connected between the two reads
+        connection = connection_for(workorder)
+        client = SpectoraClient.for_connection(
+            connection, recorder=_recorder(run, connection.pk), urgent=run.urgent)
     try:
         if run.kind == RunKind.CANCEL:
             summary = _cancel(client, workorder, link)
@@ -190,6 +204,7 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     for _round in range(2):  # a second round only when the create gave a job to re-read
         actual = client.inspection_get(remote_id) if remote_id else None
         plan = planner.plan_sync(desired, actual, force=run.force)
+        client.reserve_calls(sum(1 for op in plan if op.op != planner.Op.KEEP_REPORT))
         outcome = apply_plan(
             client, plan, inspection_id=remote_id,
             key_prefix=f"attik-run-{run.pk}-{run.attempts}-{_round}",
@@ -259,6 +274,9 @@ def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
                 SyncRun.objects.filter(pk=run.pk).update(attempts=F("attempts") - 1)
                 _defer_until_resumed(run, paused)
                 return "paused"
+    if error.code == "rate_limited_locally":  # our own pace: no call reached Spectora
+        SyncRun.objects.filter(pk=run.pk).update(attempts=F("attempts") - 1)
+        return _wait_for_budget(run, None, error, started=True)
     if _is_rate_limit(error) and run.deferrals < runs.MAX_RATE_LIMIT_DEFERRALS:
         delay = max(error.retry_after or 1.0, 1.0) + random.uniform(0, 1)
         _requeue(run, countdown=delay, give_back_attempt=True,
@@ -278,8 +296,28 @@ def _failed_call(run: SyncRun, link: SpectoraLink, error: SpectoraError) -> str:
     return RunState.FAILED
 
 
+def _wait_for_budget(run: SyncRun, connection: SpectoraConnection | None,
+                     error: RateLimited, *, started: bool = False) -> str:
+    """Back to the queue until the company's rate budget has room; no attempt is used.
+
+    A person's run comes back as soon as its slot is near. A background run of a company
+    with a backlog takes the next turn after the company's paced runs (runs.py), so a
+    backlog of thousands comes back at the rate, never all at once: other companies'
+    runs find the queue and the workers free (docs/performance.md)."""
+    countdown = (error.retry_after or 0.0) + random.uniform(0.02, 0.2)
+    if not run.urgent:
+        paced = runs.paced_delay(run.company_id)
+        if paced is not None:
+            countdown = max(countdown, paced)
+    # Refused at admission, the run changed nothing on the link: the chip still says queued.
+    _requeue(run, countdown=countdown, show_on_link=started,
+             reason=f"Waiting for Spectora's rate limit; starting in {countdown:.0f} s.")
+    return "deferred"
+
+
 def _requeue(run: SyncRun, *, countdown: float, reason: str,
-             give_back_attempt: bool = False, count_deferral: bool = True) -> None:
+             give_back_attempt: bool = False, count_deferral: bool = True,
+             show_on_link: bool = True) -> None:
     now = timezone.now()
     fields = {"state": RunState.QUEUED, "next_attempt_at": now + timedelta(seconds=countdown)}
     if give_back_attempt:
@@ -290,11 +328,11 @@ def _requeue(run: SyncRun, *, countdown: float, reason: str,
         fields["reason"] = reason[:1000]
     SyncRun.objects.filter(pk=run.pk).update(**fields)
     SyncOutbox.objects.filter(run=run).update(enqueued_at=now)
-    if reason and run.kind == RunKind.SYNC:
+    if reason and show_on_link and run.kind == RunKind.SYNC:
         SpectoraLink.objects.filter(workorder_id=run.workorder_id).update(
             sync_state=SyncState.QUEUED, last_error=reason[:1000]
         )
-    runs.enqueue_run(run.pk, countdown)
+    runs.enqueue_run(run.pk, countdown, urgent=run.urgent)
 
 
 def _finish(run: SyncRun, link: SpectoraLink, state: str, reason: str, *, code: str = "",

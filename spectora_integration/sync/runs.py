@@ -14,19 +14,21 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from attik import logcontext
 from spectora_integration.models import (
     RunKind,
     RunState,
+    SpectoraConnection,
     SpectoraLink,
     SyncBatch,
     SyncOutbox,
     SyncRun,
     SyncState,
     Trigger,
+    is_urgent,
 )
 from spectora_integration.queueing import enqueue_run
 from spectora_integration.sync.eligibility import Ineligible, check_eligibility
@@ -44,6 +46,11 @@ BACKOFF_CAP_SECONDS = 300.0  # well below Redis' visibility timeout (settings: 3
 LEASE_SECONDS = settings.SPECTORA_SYNC_LEASE_SECONDS  # above the task's hard time limit
 AUTO_SYNC_DELAY_SECONDS = 2.0  # lets a burst of edits join one run
 SWEEP_AFTER_SECONDS = settings.SPECTORA_SWEEP_AFTER_SECONDS
+# A re-sync's usual cost in calls (one read, one write): the pace of a backlog.
+CALLS_PER_RUN = 2
+# A background run is paced when the company's waiting runs need more than this long.
+PACE_FROM_SECONDS = 1.0
+PACE_CAP_SECONDS = 3000.0  # below Redis' visibility timeout (settings: 3600 s)
 
 
 # A person's Sync / Force sync (page, API, admin) runs a run waiting for a retry now.
@@ -113,6 +120,7 @@ def sync_request(
         if trigger in CUTS_THE_WAIT:
             _probe_soon(workorder.company_id)
         if run is not None:
+            was_urgent = run.urgent
             run.requesters = [*run.requesters, _requester(user, trigger)][-50:]
             run.force = run.force or force
             fields = ["requesters", "force"]
@@ -126,14 +134,24 @@ def sync_request(
                 run.next_attempt_at = timezone.now()
                 fields.append("next_attempt_at")
                 SyncOutbox.objects.filter(run=run).update(enqueued_at=run.next_attempt_at)
-                transaction.on_commit(lambda: enqueue_run(run.pk))
+                transaction.on_commit(lambda: enqueue_run(run.pk, urgent=True))
+            elif run.urgent and not was_urgent and not _waiting_for_retry(run):
+                # A person joins an automatic or bulk run: it moves to the first lane now
+                # (its background message later finds it finished and claims nothing).
+                transaction.on_commit(lambda: enqueue_run(run.pk, urgent=True))
             run.save(update_fields=fields)
             return run
+        urgent = is_urgent(trigger) or kind == RunKind.CANCEL
+        delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
+        paced = None if urgent else paced_delay(workorder.company_id)
+        if paced is not None and paced > delay:
+            delay = paced
         run = SyncRun.objects.create(
             company_id=workorder.company_id,
             workorder=workorder,
             kind=kind,
             trigger=trigger,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay) if paced else None,
             requested_by=user if getattr(user, "pk", None) else None,
             requesters=[_requester(user, trigger)],
             force=force,
@@ -144,8 +162,7 @@ def sync_request(
             SpectoraLink.objects.filter(pk=link.pk).exclude(sync_state=SyncState.SYNCING).update(
                 sync_state=SyncState.QUEUED
             )
-        delay = AUTO_SYNC_DELAY_SECONDS if trigger == Trigger.AUTO else 0
-        transaction.on_commit(lambda: enqueue_run(run.pk, delay))
+        transaction.on_commit(lambda: enqueue_run(run.pk, delay, urgent=urgent))
     return run
 
 
@@ -223,22 +240,60 @@ def _request_chunk(company, chunk, user, *, force, trigger, batch) -> tuple[int,
         ignore_conflicts=True,
     )
     requested_by = user if getattr(user, "pk", None) else None
+    urgent = is_urgent(trigger)
+    # A background backlog is spread at the company's own rate (``paced_delay``), one
+    # slot apart, so it never stands in front of another company's runs.
+    spacing = CALLS_PER_RUN / _rate_of(company.pk)
+    start = 0.0 if urgent else (paced_delay(company.pk) or 0.0)
+    paced = not urgent and start + len(fresh) * spacing > PACE_FROM_SECONDS
+    now = timezone.now()
+    delays = [min(start + index * spacing, PACE_CAP_SECONDS) if paced else 0.0
+              for index in range(len(fresh))]
     made = SyncRun.objects.bulk_create([
         SyncRun(company_id=company.pk, workorder_id=pk, kind=RunKind.SYNC,
                 trigger=trigger, requested_by=requested_by, requesters=[requester],
-                force=force, batch=batch)
-        for pk in fresh
+                force=force, batch=batch,
+                next_attempt_at=now + timedelta(seconds=delay) if delay else None)
+        for pk, delay in zip(fresh, delays, strict=True)
     ])
-    now = timezone.now()
     SyncOutbox.objects.bulk_create(
         [SyncOutbox(run=run, enqueued_at=now, enqueue_count=1) for run in made]
     )
     SpectoraLink.objects.filter(workorder_id__in=fresh).exclude(
         sync_state=SyncState.SYNCING
     ).update(sync_state=SyncState.QUEUED)
-    run_ids = [run.pk for run in made]
-    transaction.on_commit(lambda: [enqueue_run(run_id) for run_id in run_ids])
+    sends = [(run.pk, delay) for run, delay in zip(made, delays, strict=True)]
+    transaction.on_commit(lambda: [enqueue_run(run_id, delay, urgent=urgent)
+                                   for run_id, delay in sends])
     return len(made), len(waiting)
+
+
+def _rate_of(company_id: int) -> float:
+    return (SpectoraConnection.objects.filter(company_id=company_id)
+            .values_list("rate_limit_per_second", flat=True).first()) or 10
+
+
+def paced_delay(company_id: int) -> float | None:
+    """When to start a new background run of a company with a backlog, or None.
+
+    A backlog (a bulk re-sync, a drift repair of hundreds) is sent to the workers spread
+    at the company's own rate, not all at once: it never stands at the head of the queue
+    in front of other companies' runs, no worker picks up a run only to hand it back, and
+    the budget is used evenly (docs/performance.md). The run's ``next_attempt_at`` says
+    when, so the sweeper leaves it alone and a person's Sync cuts the wait."""
+    spacing = CALLS_PER_RUN / _rate_of(company_id)
+    waiting = SyncRun.objects.filter(company_id=company_id,
+                                     state__in=[RunState.QUEUED, RunState.RUNNING])
+    # Runs waiting for a retry's backoff (attempts > 0) set no pace for the others.
+    found = waiting.aggregate(ahead=Count("id"),
+                              last=Max("next_attempt_at", filter=Q(attempts=0)))
+    seconds = found["ahead"] * spacing
+    if seconds <= PACE_FROM_SECONDS:
+        return None
+    last = found["last"]
+    if last is not None and last > timezone.now():  # one slot after the last paced run
+        seconds = (last - timezone.now()).total_seconds() + spacing
+    return min(seconds, PACE_CAP_SECONDS)
 
 
 # Runs a person should look at: failed for good, or skipped (not sent) with a reason.

@@ -12,7 +12,13 @@ import pytest
 
 from spectora_integration.client import ratelimit
 from spectora_integration.client.errors import RateLimited, SpectoraError
-from spectora_integration.client.ratelimit import DatabaseLimiter, RedisLimiter, limiter_for
+from spectora_integration.client.ratelimit import (
+    BACKGROUND_ADMIT_SECONDS,
+    URGENT_ADMIT_SECONDS,
+    DatabaseLimiter,
+    RedisLimiter,
+    limiter_for,
+)
 from spectora_integration.models import RateLimitSlot
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +90,7 @@ def test_a_slot_further_away_than_max_wait_raises_and_books_nothing(clock):
         limiter.acquire()  # would wait 4 s > 3 s
     error = raised.value
     assert isinstance(error, SpectoraError) and not error.permanent
-    assert error.retry_after == 3
+    assert error.retry_after == 1  # in 1 s the slot is within max_wait again
     assert error.code == "rate_limited_locally"
     assert next_at("spectora:1") == booked  # the refused call took no slot
     assert clock.sleeps == [1, 2, 3]  # and did not sleep
@@ -129,3 +135,57 @@ def test_the_connection_picks_the_pace_and_the_store(settings):
     assert (limiter.key, limiter.interval) == ("spectora:7", 0.25)
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6399/0"  # never connected to here
     assert isinstance(limiter_for(connection), RedisLimiter)
+
+
+# ---------------------------------------------------------------- admission
+
+def book_ahead(key: str, seconds: float) -> None:
+    """Other runs have booked the connection's budget ``seconds`` ahead."""
+    RateLimitSlot.objects.update_or_create(key=key, defaults={"next_at": START + seconds})
+
+
+def test_a_background_run_is_refused_at_once_when_its_slot_is_not_near(clock):
+    """A worker never sleeps through a spent budget: the refusal says how long to wait."""
+    book_ahead("spectora:1", 5.0)
+    limiter = DatabaseLimiter("spectora:1", per_second=10,
+                              admit_wait=BACKGROUND_ADMIT_SECONDS)
+    with pytest.raises(RateLimited) as raised:
+        limiter.acquire()
+    assert clock.sleeps == []
+    assert raised.value.retry_after == pytest.approx(5.0 - BACKGROUND_ADMIT_SECONDS)
+    assert next_at("spectora:1") == START + 5.0
+
+
+def test_a_person_is_admitted_where_a_background_run_is_not(clock):
+    ahead = (BACKGROUND_ADMIT_SECONDS + URGENT_ADMIT_SECONDS) / 2
+    book_ahead("spectora:1", ahead)
+    background = DatabaseLimiter("spectora:1", per_second=10,
+                                 admit_wait=BACKGROUND_ADMIT_SECONDS)
+    with pytest.raises(RateLimited):
+        background.acquire()
+    urgent = DatabaseLimiter("spectora:1", per_second=10, admit_wait=URGENT_ADMIT_SECONDS)
+    urgent.acquire()
+    assert clock.sleeps == [pytest.approx(ahead)]
+
+
+def test_an_admitted_run_books_its_plan_in_one_step(clock, django_assert_max_num_queries):
+    clock.sleeping_advances = False
+    limiter = DatabaseLimiter("spectora:1", per_second=10, admit_wait=BACKGROUND_ADMIT_SECONDS)
+    limiter.reserve(1)  # admission
+    limiter.reserve(5)  # the plan: 4 more slots
+    assert next_at("spectora:1") == pytest.approx(START + 0.5)
+    with django_assert_max_num_queries(0):  # the calls take their booked slots
+        for _ in range(5):
+            limiter.acquire()
+    assert clock.sleeps == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    # Once admitted, a run's later calls wait up to max_wait (the plan is under way).
+    book_ahead("spectora:1", 2.0)
+    limiter.acquire()
+    assert clock.sleeps[-1] == pytest.approx(2.0)
+
+
+def test_the_connection_and_the_urgency_pick_the_admission(settings):
+    connection = SimpleNamespace(pk=7, rate_limit_per_second=4)
+    settings.CELERY_BROKER_URL = "filesystem://"
+    assert limiter_for(connection).admit_wait == URGENT_ADMIT_SECONDS
+    assert limiter_for(connection, urgent=False).admit_wait == BACKGROUND_ADMIT_SECONDS
