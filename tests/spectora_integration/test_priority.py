@@ -75,9 +75,32 @@ def sleeps(monkeypatch):
 
 
 def budget_spent_for(wired, seconds: float) -> None:
-    """Other runs of the company have booked its rate budget ``seconds`` ahead."""
-    RateLimitSlot.objects.update_or_create(
-        key=f"spectora:{wired.connection.pk}", defaults={"next_at": time.time() + seconds})
+    """Other runs of the company have booked its rate budget ``seconds`` ahead (in the
+    store the connection's limiter uses: Redis with a Redis broker, else the database)."""
+    limiter = ratelimit.limiter_for(wired.connection)
+    if isinstance(limiter, ratelimit.RedisLimiter):
+        limiter.redis.set(f"attik:ratelimit:{limiter.key}", repr(time.time() + seconds),
+                          ex=3600)
+        BOOKED_IN_REDIS.append(limiter)
+    else:
+        RateLimitSlot.objects.update_or_create(
+            key=limiter.key, defaults={"next_at": time.time() + seconds})
+
+
+def budget_free(wired) -> None:
+    budget_spent_for(wired, -1.0)
+
+
+BOOKED_IN_REDIS: list = []
+
+
+@pytest.fixture(autouse=True)
+def no_budget_left_behind():
+    """A Redis booking outlives the test's database: clear it for the next test."""
+    yield
+    while BOOKED_IN_REDIS:
+        limiter = BOOKED_IN_REDIS.pop()
+        limiter.redis.delete(f"attik:ratelimit:{limiter.key}")
 
 
 def test_a_background_run_whose_budget_is_spent_goes_back_without_holding_the_worker(
@@ -128,7 +151,7 @@ def test_waiting_for_the_own_rate_never_uses_up_the_deferrals(spectora, queued, 
         budget_spent_for(spectora, 5.0)
         SyncRun.objects.filter(pk=run.pk).update(next_attempt_at=None)
         assert engine.sync_execute(run.pk) == "deferred"
-    RateLimitSlot.objects.all().delete()
+    budget_free(spectora)
     SyncRun.objects.filter(pk=run.pk).update(next_attempt_at=None)
     assert engine.sync_execute(run.pk) == RunState.SUCCEEDED
     run.refresh_from_db()
