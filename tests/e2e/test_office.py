@@ -255,7 +255,7 @@ def test_refresh_from_spectora_brings_over_a_change_whose_webhook_was_lost(
 def test_a_workorder_booked_in_the_form_reaches_spectora_without_a_click(
     celery_worker_process, page, spectora, office_user
 ):
-    """Every workorder has a twin: booking an eligible one is enough (CONTRACT 3.1)."""
+    """Every workorder has a twin: booking an eligible one is enough."""
     login(page, office_user)
     page.goto("/workorders/new/")
     page.get_by_label("Date and time").fill(soon(3).strftime("%Y-%m-%dT%H:%M"))

@@ -3,7 +3,7 @@ token endpoint is locked out like the sign-in page; the API schema and docs need
 a signed-in user outside demo mode.
 
 ``POST /api/v1/auth/token/`` → ``{"token"}`` and ``Authorization: Token <key>``
-(CONTRACT §3) keep their shapes.
+(the shapes in /api/schema/) keep their shapes.
 """
 
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST /api/v1/workorders/ (CONTRACT 3.1; pen test, item 7).
+"""Idempotency-Key on POST /api/v1/workorders/ (pen test, item 7).
 
 The same key with the same body answers the first workorder again; with a different body
 it is 422 ``idempotency_key_reused`` and nothing is booked; a key over 255 characters is

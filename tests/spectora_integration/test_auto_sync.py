@@ -1,4 +1,4 @@
-"""A new or confirmed workorder reaches Spectora by itself when it is eligible (CONTRACT 3.1)."""
+"""A new or confirmed workorder reaches Spectora by itself when it is eligible."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Sync cuts the wait (CONTRACT 3.1): a person's Sync runs a run waiting for a retry now."""
+"""Sync cuts the wait: a person's Sync runs a run waiting for a retry now."""
 
 import pytest
 from django.utils import timezone
