@@ -68,7 +68,3 @@ def htmx_target(request) -> str | None:
         return None
     return details.target
 
-
-def partial(request, template: str, context: dict):
-    """Render the part of a page an htmx request swaps."""
-    return page(request, template, context)
