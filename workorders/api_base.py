@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rest_framework.exceptions import NotFound
+from rest_framework import parsers
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 
@@ -33,3 +34,17 @@ class IsCompanyMember(BasePermission):
         from workorders.permissions import membership_of
 
         return membership_of(request.user) is not None
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, but a body nested past Python's recursion limit is a 400.
+
+    (The decoder raises RecursionError, which DRF does not catch: a 500, even on the
+    sign-in endpoint before authentication.)
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
