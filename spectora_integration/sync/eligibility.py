@@ -44,6 +44,10 @@ SPECTORA_ORIGIN = Ineligible(
     hint="Comes from Spectora: it syncs from there; use Refresh",
 )
 
+# Refusals that describe the workorder itself (nothing to fix: it is cancelled, or owned
+# by Spectora), unlike a missing connection, link or mapping that a person can fix.
+ABOUT_THE_WORKORDER = (CANCELLED.code, SPECTORA_ORIGIN.code)
+
 
 def is_connected(connection: SpectoraConnection | None) -> bool:
     return connection is not None and connection.is_connected

@@ -20,6 +20,7 @@ from spectora_integration.models import (
     SyncState,
     Trigger,
 )
+from spectora_integration.sync.eligibility import ABOUT_THE_WORKORDER
 
 
 def sync_run_list(company, *, state: str = "", include_dismissed: bool = True) -> QuerySet[SyncRun]:
@@ -37,7 +38,9 @@ PROBLEM_FILTERS = {"": (RunState.FAILED, RunState.SKIPPED), "failed": (RunState.
 
 def problem_run_list(company, *, show: str = "") -> QuerySet[SyncRun]:
     """Runs a person should act on: failed for good or skipped, not retried or dismissed,
-    and still the latest run of their workorder (a newer run supersedes them)."""
+    and still the latest run of their workorder (a newer run supersedes them). A run
+    skipped because the workorder is cancelled or owned by Spectora is not one: retrying
+    it cannot help."""
     newer = SyncRun.objects.filter(
         workorder=OuterRef("workorder"), kind=OuterRef("kind"), id__gt=OuterRef("id")
     )
@@ -45,6 +48,7 @@ def problem_run_list(company, *, show: str = "") -> QuerySet[SyncRun]:
         sync_run_list(company, include_dismissed=False)
         .filter(state__in=PROBLEM_FILTERS.get(show, PROBLEM_FILTERS[""]))
         .exclude(Exists(newer))
+        .exclude(state=RunState.SKIPPED, reason_code__in=ABOUT_THE_WORKORDER)
     )
 
 

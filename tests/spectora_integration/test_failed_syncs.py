@@ -92,3 +92,19 @@ def test_the_navigation_shows_how_many_are_waiting_to_be_fixed(client, spectora,
     client.force_login(admin_user)
     html = client.get(reverse("workorders:list")).content.decode()
     assert 'data-nav-badge="2"' in html
+
+
+def test_a_sync_refused_because_the_workorder_is_cancelled_is_not_offered_for_retry(
+    client, spectora, admin_user
+):
+    """Found from outside: Retry all re-queued such runs, which could never succeed."""
+    wo = book(spectora)
+    wo.status = "cancelled"
+    wo.save()
+    with pytest.raises(runs.SyncRefused):
+        runs.sync_request(wo, admin_user, strict=True)
+    run = SyncRun.objects.get(workorder=wo, state=RunState.SKIPPED)
+    client.force_login(admin_user)
+    assert f'data-run="{run.pk}"' not in client.get(FAILED_SYNCS).content.decode()
+    html = client.get(reverse("workorders:list")).content.decode()
+    assert "data-nav-badge" not in html
