@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from datetime import timedelta
 
 from django.db import transaction
@@ -201,13 +202,19 @@ def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run:
     # earlier, and the id is stored the moment the create answers.
     remote_id = link.remote_id
     notes, rounds = [], []
+    # Child POST keys are unique to this execution, never derived from the attempt number
+    # alone: a wait (429, a paused connection) gives the attempt back, and a later
+    # execution with the same number plans fewer children, so a reused key would replay
+    # an earlier child's answer (Spectora answers the first response for a key) and the
+    # child it meant to add would silently never exist. Found by the fault soak.
+    execution = uuid.uuid4().hex[:12]
     for _round in range(2):  # a second round only when the create gave a job to re-read
         actual = client.inspection_get(remote_id) if remote_id else None
         plan = planner.plan_sync(desired, actual, force=run.force)
         client.reserve_calls(sum(1 for op in plan if op.op != planner.Op.KEEP_REPORT))
         outcome = apply_plan(
             client, plan, inspection_id=remote_id,
-            key_prefix=f"attik-run-{run.pk}-{run.attempts}-{_round}",
+            key_prefix=f"attik-run-{run.pk}-{run.attempts}-{execution}-{_round}",
             create_idempotency_key=create_key(workorder),
             on_created=lambda new_id, new_url: _link_remote(link, new_id, new_url),
         )

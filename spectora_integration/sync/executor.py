@@ -47,7 +47,7 @@ def apply_plan(
 ) -> Outcome:
     """Run each operation; raises the client's SpectoraError at the first failure.
 
-    ``key_prefix`` makes child POST keys unique per run attempt, so a retried
+    ``key_prefix`` makes child POST keys unique per execution, so a retried
     attempt re-plans from a fresh read rather than replaying stale answers.
     ``on_created(inspection_id, url)`` is called as soon as the create answers
     (or a 409 names the existing job), before any child: the caller stores the

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from spectora_integration.client import SpectoraClient
+from spectora_integration.client import RateLimited, SpectoraClient
 from spectora_integration.models import RunState, SpectoraLink, SyncRun, SyncState
 from spectora_integration.sync import engine, planner, runs
 from spectora_integration.sync.executor import create_key
@@ -183,3 +183,34 @@ def test_a_replayed_create_with_older_values_is_corrected(spectora, office_user)
     assert SyncRun.objects.filter(workorder=wo).exclude(state=RunState.SUCCEEDED).count() == 0
     assert_matches(spectora, wo)
     assert spectora.state()[0]["notes"] == "Gate code 1234"
+
+
+# ---------------------------------------------------------------- child keys, never reused
+
+def test_an_attempt_given_back_never_replays_an_earlier_childs_answer(spectora, monkeypatch):
+    """A wait (429, a paused connection) gives the attempt back, so the next execution
+    has the same attempt number but a shorter plan. Its child POSTs must not reuse the
+    earlier execution's Idempotency-Keys: Spectora would replay the first answer (the
+    inspector added before the wait) and the second inspector would never be added.
+    Found by the fault soak in CI: one job in 300 kept one of its two inspectors."""
+    wo = book(spectora)  # two inspectors
+    real = SpectoraClient.child_add
+    seen = []
+
+    def second_assignment_waits(self, inspection_id, kind, attributes, *, idempotency_key):
+        if kind == "assignments":
+            seen.append(idempotency_key)
+            if len(seen) == 2:
+                raise RateLimited("Spectora asked us to slow down; it will be retried.",
+                                  status=429, code="rate_limited", retry_after=0)
+        return real(self, inspection_id, kind, attributes, idempotency_key=idempotency_key)
+
+    monkeypatch.setattr(SpectoraClient, "child_add", second_assignment_waits)
+    run = runs.sync_request(wo)
+    drain(wo)
+
+    run.refresh_from_db()
+    assert (run.state, run.attempts, run.deferrals) == (RunState.SUCCEEDED, 1, 1), run.reason
+    assert len(seen) == len(set(seen)) == 3, seen
+    assert_matches(spectora, wo)
+    assert not any(r.get("replayed") for r in spectora.requests_log())
