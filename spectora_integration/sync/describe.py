@@ -2,7 +2,8 @@
 
 The planner's operations carry Spectora ids (``insp-4``, ``tpl-1``) and the ids of
 Spectora's children; an office person knows employees, services and report types by
-name. ``Names`` maps one company's ids to those names (three queries), and:
+name. ``Names`` maps one company's ids to those names (a query per kind, when first
+needed), and:
 
 - ``sentence`` says what one operation does ("Assign Maria Lopez as primary"), with
   what Spectora has now when the job was read (Preview);
@@ -17,6 +18,7 @@ insp-9"), so nothing is hidden.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -41,9 +43,9 @@ LINE_ITEM_LABELS = {"price_cents": "price", "quantity": "quantity", "name": "nam
 
 @dataclass(frozen=True)
 class Names:
-    inspectors: dict[str, str]
-    services: dict[str, str]
-    templates: dict[str, str]
+    inspectors: Mapping[str, str]
+    services: Mapping[str, str]
+    templates: Mapping[str, str]
     # Spectora's own names for inspectors no employee is linked to, when they were read.
     unlinked_inspectors: dict[str, str] = field(default_factory=dict)
 
@@ -62,18 +64,38 @@ class Names:
         return self.templates.get(key) or f"Spectora template {key}"
 
 
+class _ByRemoteId(Mapping):
+    """One company's names by Spectora id, read on first use: a run that changed only
+    the job's own fields (the usual re-sync) names nobody and reads nothing."""
+
+    def __init__(self, model, field: str, company_id: int):
+        self._query = (model, field, company_id)
+        self._names: dict[str, str] | None = None
+
+    def _loaded(self) -> dict[str, str]:
+        if self._names is None:
+            model, field, company_id = self._query
+            rows = (model.objects.filter(company_id=company_id, **{f"{field}__isnull": False})
+                    .order_by("-pk").values_list(field, "name"))
+            self._names = {str(remote): name for remote, name in rows}  # the oldest row wins
+        return self._names
+
+    def __getitem__(self, key: str) -> str:
+        return self._loaded()[key]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
 def names_for(company_id: int) -> Names:
     """The company's own names for the Spectora ids it linked and mapped."""
-
-    def by_id(model, field: str) -> dict[str, str]:
-        rows = (model.objects.filter(company_id=company_id, **{f"{field}__isnull": False})
-                .order_by("-pk").values_list(field, "name"))
-        return {str(remote): name for remote, name in rows}  # the oldest row wins
-
     return Names(
-        inspectors=by_id(Employee, "spectora_inspector_id"),
-        services=by_id(Service, "spectora_service_id"),
-        templates=by_id(ReportType, "spectora_template_id"),
+        inspectors=_ByRemoteId(Employee, "spectora_inspector_id", company_id),
+        services=_ByRemoteId(Service, "spectora_service_id", company_id),
+        templates=_ByRemoteId(ReportType, "spectora_template_id", company_id),
     )
 
 

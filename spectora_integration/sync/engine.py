@@ -18,7 +18,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q
 from django.utils import timezone
 
 from attik import logcontext
@@ -46,7 +46,7 @@ from spectora_integration.sync import breaker, describe, planner, runs
 from spectora_integration.sync.backoff import backoff_delay
 from spectora_integration.sync.eligibility import check_eligibility, connection_for, is_connected
 from spectora_integration.sync.executor import apply_plan, create_key
-from workorders.models import Workorder
+from workorders.models import Assignment, LineItem, Workorder, WorkorderStatus
 from workorders.services import activity_record
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,14 @@ def _claim(run_id: int) -> SyncRun | None:
 
 def _take_lease(workorder: Workorder, run: SyncRun) -> bool:
     now = timezone.now()
-    SpectoraLink.objects.get_or_create(workorder=workorder)
-    return bool(
-        SpectoraLink.objects.filter(workorder=workorder)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_run_id=run.pk, lease_until=now + timedelta(seconds=runs.LEASE_SECONDS))
-    )
+    free = SpectoraLink.objects.filter(workorder=workorder).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    lease = {"lease_run_id": run.pk, "lease_until": now + timedelta(seconds=runs.LEASE_SECONDS)}
+    if free.update(**lease):  # the usual case: one statement
+        return True
+    # No link yet (a run requested before links were kept), or another run holds it.
+    _, created = SpectoraLink.objects.get_or_create(workorder=workorder)
+    return created and bool(free.update(**lease))
 
 
 def _release_lease(workorder: Workorder, run: SyncRun) -> None:
@@ -85,7 +87,8 @@ def sync_execute(run_id: int) -> str:
     run = _claim(run_id)
     if run is None:
         return "not_claimed"
-    if _wait_while_paused(run):
+    connection = SpectoraConnection.objects.filter(company_id=run.company_id).first()
+    if _wait_while_paused(run, connection):
         return "paused"
     workorder = run.workorder
     if not _take_lease(workorder, run):
@@ -93,7 +96,7 @@ def sync_execute(run_id: int) -> str:
         _requeue(run, countdown=3, reason="")
         return "busy"
     try:
-        return _execute(run, workorder)
+        return _execute(run, workorder, connection)
     except Exception as error:  # a bug or the database: never leave the run "running"
         log.exception("sync run %s crashed", run.pk)
         return _failed_call(run, SpectoraLink.objects.get(workorder=workorder), TransientError(
@@ -104,10 +107,9 @@ def sync_execute(run_id: int) -> str:
         _release_lease(workorder, run)
 
 
-def _wait_while_paused(run: SyncRun) -> bool:
+def _wait_while_paused(run: SyncRun, connection: SpectoraConnection | None) -> bool:
     """While Spectora is not answering, the run waits (no attempt used) unless this
     worker's probe finds it answering again."""
-    connection = SpectoraConnection.objects.filter(company_id=run.company_id).first()
     if connection is None or not connection.is_paused:
         return False
     if breaker.try_probe(connection):
@@ -130,7 +132,9 @@ def _load(workorder_id: int) -> Workorder:
     return (
         Workorder.objects.select_related("company")
         .prefetch_related(
-            "assignments__employee", "line_items__service__report_types"
+            Prefetch("assignments", Assignment.objects.select_related("employee")),
+            Prefetch("line_items", LineItem.objects.select_related("service")),
+            "line_items__service__report_types",
         )
         .get(pk=workorder_id)
     )
@@ -152,10 +156,11 @@ def _recorder(run: SyncRun, connection_id: int):
     return record
 
 
-def _execute(run: SyncRun, workorder: Workorder) -> str:
+def _execute(run: SyncRun, workorder: Workorder,
+             connection: SpectoraConnection | None) -> str:
+    """``connection``: the company's, as read when the run was claimed."""
     workorder = _load(workorder.pk)
     link = SpectoraLink.objects.get(workorder=workorder)
-    connection = connection_for(workorder)
     client = None
     if is_connected(connection):
         client = SpectoraClient.for_connection(
@@ -169,16 +174,14 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
     run.attempts += 1
     SyncRun.objects.filter(pk=run.pk).update(attempts=run.attempts)
     logcontext.update(attempt=run.attempts)
-    ineligible = check_eligibility(workorder, for_cancel=run.kind == RunKind.CANCEL)
+    ineligible = check_eligibility(workorder, for_cancel=run.kind == RunKind.CANCEL,
+                                   connection=connection)
     if ineligible is not None:
         _finish(run, link, RunState.SKIPPED, ineligible.message, code=ineligible.code)
         return RunState.SKIPPED
     if run.kind == RunKind.SYNC:
         SpectoraLink.objects.filter(pk=link.pk).update(sync_state=SyncState.SYNCING)
-    if client is None:  # connected between the two reads
-        connection = connection_for(workorder)
-        client = SpectoraClient.for_connection(
-            connection, recorder=_recorder(run, connection.pk), urgent=run.urgent)
+    # Eligible means connected (the same read of the connection), so the client exists.
     try:
         if run.kind == RunKind.CANCEL:
             summary = _cancel(client, workorder, link)
@@ -187,12 +190,18 @@ def _execute(run: SyncRun, workorder: Workorder) -> str:
     except SpectoraError as error:
         return _failed_call(run, link, error)
     _finish(run, link, RunState.SUCCEEDED, summary.pop("message"), summary=summary)
-    if run.kind == RunKind.SYNC:
-        link.refresh_from_db()
-        workorder.refresh_from_db(fields=["status"])
-        if link.linked and (link.cancel_pending or workorder.is_cancelled):
-            runs.sync_request(workorder, None, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
+    if run.kind == RunKind.SYNC and _cancel_waits(link):
+        runs.sync_request(workorder, None, trigger=Trigger.CANCEL, kind=RunKind.CANCEL)
     return RunState.SUCCEEDED
+
+
+def _cancel_waits(link: SpectoraLink) -> bool:
+    """After a sync: the job is linked and a cancel is due (one fresh read of both)."""
+    now = (SpectoraLink.objects.filter(pk=link.pk)
+           .values("remote_id", "cancel_pending", "workorder__status").first())
+    if now is None or not now["remote_id"]:
+        return False
+    return now["cancel_pending"] or now["workorder__status"] == WorkorderStatus.CANCELLED
 
 
 def _sync(client: SpectoraClient, workorder: Workorder, link: SpectoraLink, run: SyncRun) -> dict:

@@ -214,3 +214,24 @@ def test_an_attempt_given_back_never_replays_an_earlier_childs_answer(spectora, 
     assert len(seen) == len(set(seen)) == 3, seen
     assert_matches(spectora, wo)
     assert not any(r.get("replayed") for r in spectora.requests_log())
+
+
+# ---------------------------------------------------------------- a run's own cost
+
+def test_a_resync_of_a_changed_workorder_costs_a_bounded_number_of_statements(
+        spectora, django_assert_max_num_queries):
+    """The usual bulk re-sync (one field changed) is database-bound on the workers: 41
+    statements before the connection was read once per run, the lease taken in one
+    UPDATE, the children loaded with their employees and services, and names read only
+    for the operations that need them (docs/performance.md)."""
+    wo = book(spectora)
+    runs.sync_request(wo)
+    drain(wo)
+    wo.notes = "changed"
+    wo.save()
+    run = runs.sync_request(wo, trigger="bulk")
+    SyncRun.objects.filter(pk=run.pk).update(next_attempt_at=None)
+
+    with django_assert_max_num_queries(32):
+        assert engine.sync_execute(run.pk) == RunState.SUCCEEDED
+    assert_matches(spectora, wo)
