@@ -296,10 +296,10 @@ else:
                                        "queue_order_strategy": "sorted"}
 CELERY_TASK_DEFAULT_QUEUE = env.str("ATTIK_QUEUE", default="attik")
 # Two lanes (docs/performance.md): a person's Sync and every other task go to the default
-# queue; automatic, drift and bulk sync runs to "<default>.background". Workers consume
-# both, the default first: strictly on Redis ("sorted": "attik" < "attik.background"),
-# in turn on the filesystem broker (kombu's fair cycle: at most one background message
-# per fetch before a waiting click).
+# queue; automatic, drift and bulk sync runs to "<default>.background". The Procfile runs
+# a worker per lane (-Q), so a click never waits behind background runs a worker holds.
+# A worker without -Q consumes both, the default first: strictly on Redis ("sorted":
+# "attik" < "attik.background"), in turn on the filesystem broker (kombu's fair cycle).
 CELERY_BACKGROUND_SUFFIX = ".background"
 CELERY_TASK_QUEUES = [
     Queue(CELERY_TASK_DEFAULT_QUEUE),
@@ -355,6 +355,13 @@ CELERY_BEAT_SCHEDULE = {
     "operations-heartbeat": {
         "task": "operations.heartbeat", "schedule": ATTIK_HEARTBEAT_SECONDS,
         "options": {"expires": ATTIK_HEARTBEAT_SECONDS * 2},
+    },
+    # The same on the background lane: a worker must consume each lane (Procfile).
+    "operations-heartbeat-background": {
+        "task": "operations.heartbeat", "schedule": ATTIK_HEARTBEAT_SECONDS,
+        "kwargs": {"lane": "background"},
+        "options": {"expires": ATTIK_HEARTBEAT_SECONDS * 2,
+                    "queue": CELERY_TASK_DEFAULT_QUEUE + CELERY_BACKGROUND_SUFFIX},
     },
     "operations-prune": {
         "task": "operations.prune",

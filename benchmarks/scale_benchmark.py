@@ -1,7 +1,9 @@
-"""Sync at scale, in one process tree: the sandbox (threads), 2 workers x 2 slots (processes).
+"""Sync at scale, in one process tree: the sandbox (threads), the Procfile's workers
+(one for the first lane, 2 slots, nice 5; two for the background lane, 2 slots each,
+nice 10).
 
     .venv/bin/python benchmarks/scale_benchmark.py [--bulk 1000] [--backlog 300]
-        [--clicks 20] [--no-png]
+        [--backlog-rate 10] [--clicks 20] [--result NAME] [--no-png]
 
 Two companies, A and B, on one sandbox (its global limit is set to the sum of theirs;
 each company's own pace comes from its connection's limit, calls and 429s per company
@@ -13,7 +15,8 @@ from the SyncCall rows):
    enforces it too); elapsed time over the floor (calls / rate), and answers 429.
 3. Click behind a backlog and fairness: A re-syncs ``--backlog`` workorders at 10 req/s
    (bulk trigger) while people click, in turn, another workorder of A (click-behind-
-   backlog latency) and one of B (B's contended latency, set against its idle one).
+   backlog latency) and one of B (B's contended latency, set against its idle one: B's
+   clicks alone, at the same 10 req/s limit of B's own, just before A's backlog).
 
 Ratios are what to compare; absolute times on a shared 2-core machine are noisy.
 Writes benchmarks/results/scale.json (scale_redis.json on Redis) and
@@ -32,7 +35,7 @@ from pathlib import Path
 from harness import ROOT, percentile, setup_django, wait_until, write_result
 
 BULK_RATE = 50
-BACKLOG_RATE = 10
+BACKLOG_RATE = 10  # --backlog-rate
 PNG = ROOT / "docs" / "scale-calls-per-second.png"
 
 
@@ -170,13 +173,13 @@ def bulk_ratio(a, pool: list) -> dict:
 
 
 def backlog_and_fairness(a, b, backlog: list, a_clicks: list, b_clicks: list,
-                         idle_b: list[dict]) -> tuple[dict, dict]:
+                         idle_b: list[dict], rate: int) -> tuple[dict, dict]:
     from django.utils import timezone
 
     from spectora_integration.sync import runs
 
-    set_rate(a, BACKLOG_RATE, 2 * BACKLOG_RATE)  # one sandbox: its limit is the sum
-    set_rate(b, BACKLOG_RATE, 2 * BACKLOG_RATE)
+    set_rate(a, rate, 2 * rate)  # one sandbox: its limit is the sum
+    set_rate(b, rate, 2 * rate)
     touch(backlog)
     since = timezone.now()
     started = time.monotonic()
@@ -194,9 +197,9 @@ def backlog_and_fairness(a, b, backlog: list, a_clicks: list, b_clicks: list,
     elapsed = time.monotonic() - started
     set_rate(a, None)
     set_rate(b, None)
-    without_backlog = BACKLOG_RATE and 2 * len(backlog) / BACKLOG_RATE
+    without_backlog = rate and 2 * len(backlog) / rate
     behind_result = {
-        "backlog_workorders": len(backlog), "rate_limit_per_second": BACKLOG_RATE,
+        "backlog_workorders": len(backlog), "rate_limit_per_second": rate,
         "backlog_seconds": round(elapsed, 1),
         "backlog_floor_seconds": round(without_backlog, 1),
         "clicks_during_backlog_seconds": round(clicks_done, 1),
@@ -207,6 +210,7 @@ def backlog_and_fairness(a, b, backlog: list, a_clicks: list, b_clicks: list,
     idle_p95 = percentile([s["total_ms"] for s in idle_b], 95)
     fair = {
         "company_b_idle": summary(idle_b), "company_b_contended": summary(contended),
+        "company_b_contended_ms_in_order": [round(c["total_ms"]) for c in contended],
         "p95_ratio_contended_over_idle": round(
             percentile([s["total_ms"] for s in contended], 95) / idle_p95, 2),
         "goal_ratio": 2.0,
@@ -256,8 +260,13 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=1000)
     parser.add_argument("--backlog", type=int, default=300)
     parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--backlog-rate", type=int, default=BACKLOG_RATE,
+                        help="A's and B's limit during the backlog (req/s)")
+    parser.add_argument("--result", default="",
+                        help="result file name (default scale, or scale_redis on Redis)")
     parser.add_argument("--no-png", action="store_true")
     args = parser.parse_args()
+    rate = args.backlog_rate
     setup_django()
     from django.conf import settings
     from django.utils import timezone
@@ -272,36 +281,48 @@ def main() -> None:
     integration.workorder_booked = lambda workorder, *, user: None  # syncs are requested here
     settings.CELERY_TASK_DEFAULT_QUEUE = unique_queue("scale")
     sandbox = start_sandbox()
-    workers = [WorkerProcess(settings.CELERY_TASK_DEFAULT_QUEUE, concurrency=2)
-               for _ in range(2)]
+    # The Procfile's layout: a worker per lane, the background one niced below the first.
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    # The first lane polls the embedded broker every 0.05 s (ignored on Redis).
+    workers = [WorkerProcess(queue, concurrency=2, lane="first", nice=5,
+                             extra_env={"CELERY_POLLING_INTERVAL": "0.05"}),
+               *(WorkerProcess(queue, concurrency=2, lane="background", nice=10)
+                 for _ in range(2))]
     try:
         for worker in workers:
             worker.start()
         a = connect_company(CompanyFactory(slug="company-a"), sandbox)
         b = connect_company(CompanyFactory(slug="company-b"), sandbox)
         pool_a = prepare(a, max(args.bulk, args.backlog) + args.clicks, "A")
-        pool_b = prepare(b, 2 * args.clicks, "B")
-        overhead, idle_b = click_overhead(b, pool_b, args.clicks)
+        pool_b = prepare(b, 3 * args.clicks, "B")
+        overhead, _ = click_overhead(b, pool_b, args.clicks)
         print(f"Click to synced, idle ({overhead['n']} clicks): p50 {overhead['p50_ms']} ms, "
               f"of which HTTP {overhead['http_p50_ms']} ms; overhead p50 "
               f"{overhead['overhead_p50_ms']} ms, p95 {overhead['overhead_p95_ms']} ms")
-        bulk = bulk_ratio(a, pool_a[:args.bulk])
-        print(f"Bulk re-sync of {bulk['workorders']} at {BULK_RATE} req/s: {bulk['seconds']} s "
-              f"against a floor of {bulk['floor_seconds']} s (ratio {bulk['ratio_to_floor']}), "
-              f"{bulk['answers_429']} answers 429")
+        bulk = bulk_ratio(a, pool_a[:args.bulk]) if args.bulk else {}
+        if bulk:
+            print(f"Bulk re-sync of {bulk['workorders']} at {BULK_RATE} req/s: {bulk['seconds']} "
+                  f"s against a floor of {bulk['floor_seconds']} s (ratio "
+                  f"{bulk['ratio_to_floor']}), {bulk['answers_429']} answers 429")
+        # B's baseline: B alone, at the limit it keeps beside A's backlog (its own pace
+        # spaces a run's two calls 1/rate apart; that is B's limit, not A's doing).
+        set_rate(b, rate, 2 * rate)
+        idle_b = [click(wo) for wo in pool_b[args.clicks:2 * args.clicks]]
         since = timezone.now()
         behind, fair = backlog_and_fairness(
-            a, b, pool_a[:args.backlog], pool_a[-args.clicks:], pool_b[args.clicks:], idle_b)
+            a, b, pool_a[:args.backlog], pool_a[-args.clicks:], pool_b[2 * args.clicks:],
+            idle_b, rate)
         until = timezone.now()
-        print(f"Click behind a backlog of {behind['backlog_workorders']} at {BACKLOG_RATE} "
+        print(f"Click behind a backlog of {behind['backlog_workorders']} at {rate} "
               f"req/s: p50 {behind['click']['p50_ms']} ms, max {behind['click']['max_ms']} ms "
               f"({behind['click']['n']} clicks; goal under 8000 ms)")
-        print(f"Company B's click p95: idle {fair['company_b_idle']['p95_ms']} ms, beside A's "
+        print(f"Company B's click p95 at its limit of {rate} req/s: idle "
+              f"{fair['company_b_idle']['p95_ms']} ms, beside A's "
               f"backlog {fair['company_b_contended']['p95_ms']} ms "
               f"(ratio {fair['p95_ratio_contended_over_idle']}; goal under 2)")
         series = calls_per_second(since, until)
         if not args.no_png:
-            draw(series, BACKLOG_RATE, PNG,
+            draw(series, rate, PNG,
                  f"{len(pool_a[:args.backlog])} re-syncs of company A beside company B's clicks")
             print(f"Chart: {PNG.relative_to(ROOT)}")
     finally:
@@ -309,9 +330,12 @@ def main() -> None:
             worker.stop()
         sandbox.stop()
     # The embedded default writes scale.json; PostgreSQL + Redis its own file beside it.
-    name = "scale" if settings.CELERY_BROKER_URL.startswith("filesystem") else "scale_redis"
+    name = args.result or (
+        "scale" if settings.CELERY_BROKER_URL.startswith("filesystem") else "scale_redis")
     path = write_result(name, {
-        "workers": "2 x 2 slots", "click_overhead": overhead, "bulk_resync": bulk,
+        "command": " ".join(sys.argv[1:]),
+        "workers": "first lane 1 x 2 slots (nice 5), background 2 x 2 slots (nice 10)",
+        "click_overhead": overhead, "bulk_resync": bulk,
         "click_behind_backlog": behind, "fairness": fair,
         "calls_per_second": series,
         "prefetch_multiplier": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,

@@ -107,15 +107,20 @@ def _fresh(at: datetime | None, now: datetime, what: str) -> dict:
 
 
 def check_heartbeats(now: datetime | None = None) -> tuple[dict, dict]:
-    """(worker, beat): beat enqueued the heartbeat recently; a worker ran it recently."""
+    """(worker, beat): beat enqueued the heartbeat recently; on each lane (the first
+    queue and the background one) a worker ran it recently."""
     now = now or timezone.now()
     try:
-        beat = heartbeat.last_heartbeat()
+        rows = heartbeat.lane_heartbeats()
     except Exception as error:
         return _failure(error), _failure(error)
-    worker_at = beat.worker_at if beat else None
-    beat_at = beat.beat_at if beat else None
-    return _fresh(worker_at, now, "worker"), _fresh(beat_at, now, "beat")
+    lanes = {lane: _fresh(row.worker_at if row else None, now, f"{lane} lane worker")
+             for lane, row in rows.items()}
+    failing = [check for check in lanes.values() if not check["ok"]]
+    worst = failing[0] if failing else max(lanes.values(), key=lambda c: c["age_seconds"])
+    worker = {**worst, "lanes": lanes}
+    first = rows["first"]
+    return worker, _fresh(first.beat_at if first else None, now, "beat")
 
 
 def health() -> tuple[bool, dict]:

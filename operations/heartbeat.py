@@ -1,8 +1,11 @@
-"""The Celery heartbeat: beat enqueues ``operations.heartbeat`` every few seconds.
+"""The Celery heartbeat: beat enqueues ``operations.heartbeat`` every few seconds,
+once on each lane (the first queue, and the background one: docs/performance.md).
 
-Two timestamps tell the two processes apart: ``beat_at`` is written by the
-beat process when it has published the task (``after_task_publish``), and
-``worker_at`` by the worker that runs it. ``/health/`` judges each by its age.
+Timestamps tell the processes apart: ``beat_at`` is written by the beat process when
+it has published the task (``after_task_publish``), and ``worker_at`` by the worker
+that runs it, one row per lane (``NAME`` for the first lane, ``BACKGROUND_NAME``), so a
+lane no worker consumes shows even while the other is served. ``/health/`` judges each
+by its age.
 """
 
 from __future__ import annotations
@@ -18,18 +21,27 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "operations.heartbeat"
 NAME = "celery"
+BACKGROUND_NAME = "celery.background"
+LANES = {"first": NAME, "background": BACKGROUND_NAME}
 
 
 def record_beat(now: datetime | None = None) -> None:
     Heartbeat.objects.update_or_create(name=NAME, defaults={"beat_at": now or timezone.now()})
 
 
-def record_worker(now: datetime | None = None) -> None:
-    Heartbeat.objects.update_or_create(name=NAME, defaults={"worker_at": now or timezone.now()})
+def record_worker(now: datetime | None = None, *, lane: str = "first") -> None:
+    Heartbeat.objects.update_or_create(name=LANES[lane],
+                                       defaults={"worker_at": now or timezone.now()})
 
 
 def last_heartbeat() -> Heartbeat | None:
     return Heartbeat.objects.filter(name=NAME).first()
+
+
+def lane_heartbeats() -> dict[str, Heartbeat | None]:
+    """Each lane's row (None before its first heartbeat), in one query."""
+    rows = {row.name: row for row in Heartbeat.objects.filter(name__in=LANES.values())}
+    return {lane: rows.get(name) for lane, name in LANES.items()}
 
 
 def on_publish(sender=None, **kwargs) -> None:

@@ -22,9 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class WorkerProcess:
-    def __init__(self, queue: str, concurrency: int = 2, extra_env: dict | None = None):
+    def __init__(self, queue: str, concurrency: int = 2, extra_env: dict | None = None,
+                 *, lane: str | None = None, nice: int = 0):
+        """``lane``: None for both queues (the tests' default), "first" or "background"
+        for one, as the Procfile's two workers; ``nice`` as the Procfile's."""
         self.queue = queue
         self.concurrency = concurrency
+        self.lane = lane
+        self.nice = nice
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = Path(settings.VAR_DIR) / f"worker-{queue}-{uuid.uuid4().hex[:4]}.log"
@@ -42,10 +47,13 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        lanes = {"first": self.queue, "background": self.queue + settings.CELERY_BACKGROUND_SUFFIX}
+        only = ["-Q", lanes[self.lane]] if self.lane else []
+        niced = ["nice", "-n", str(self.nice)] if self.nice else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "attik", "worker", "--loglevel", "INFO",
+            [*niced, sys.executable, "-m", "celery", "-A", "attik", "worker", "--loglevel", "INFO",
              "--concurrency", str(self.concurrency), "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"{self.queue}-{uuid.uuid4().hex[:4]}@%h"],
+             "--without-heartbeat", *only, "-n", f"{self.queue}-{uuid.uuid4().hex[:4]}@%h"],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -12,11 +12,23 @@ from operations.models import Heartbeat
 pytestmark = pytest.mark.django_db
 
 
+def beats(beat_ago: float | None, worker_ago: float | None,
+          background_ago: float | None = 0) -> None:
+    """Heartbeat rows as beat and the workers of each lane would have left them."""
+    now = timezone.now()
+
+    def ago(seconds):
+        return None if seconds is None else now - timedelta(seconds=seconds)
+
+    Heartbeat.objects.update_or_create(
+        name=heartbeat.NAME, defaults={"beat_at": ago(beat_ago), "worker_at": ago(worker_ago)})
+    Heartbeat.objects.update_or_create(
+        name=heartbeat.BACKGROUND_NAME, defaults={"worker_at": ago(background_ago)})
+
+
 @pytest.fixture
 def fresh_heartbeats():
-    now = timezone.now()
-    Heartbeat.objects.update_or_create(name=heartbeat.NAME,
-                                       defaults={"beat_at": now, "worker_at": now})
+    beats(0, 0, 0)
 
 
 def closed_port() -> int:
@@ -133,19 +145,30 @@ def test_a_missing_broker_folder_answers_503(client, settings, filesystem_broker
 
 
 def test_a_stale_worker_heartbeat_answers_503_naming_the_worker(client, settings):
-    now = timezone.now()
-    Heartbeat.objects.create(name=heartbeat.NAME, beat_at=now - timedelta(seconds=20),
-                             worker_at=now - timedelta(seconds=300))
+    beats(20, 300, 5)
     status, body = get(client)
     assert status == 503
     assert failing(body) == ["worker"]
     assert body["checks"]["worker"]["age_seconds"] >= 300
+    assert body["checks"]["worker"]["error"].startswith("first lane worker heartbeat older")
+
+
+def test_a_background_lane_no_worker_consumes_answers_503(client, settings):
+    """A person's Syncs are served, but automatic and bulk syncs would wait forever: the
+    Procfile runs one worker per lane, and either may be missing."""
+    beats(5, 5, None)
+    status, body = get(client)
+    assert status == 503
+    assert failing(body) == ["worker"]
+    worker = body["checks"]["worker"]
+    assert worker["error"] == "no background lane worker heartbeat yet"
+    assert (worker["lanes"]["first"]["ok"], worker["lanes"]["background"]["ok"]) == (True, False)
+    beats(5, 5, 600)
+    assert get(client)[1]["checks"]["worker"]["lanes"]["background"]["age_seconds"] >= 600
 
 
 def test_a_silent_beat_answers_503_naming_beat(client):
-    now = timezone.now()
-    Heartbeat.objects.create(name=heartbeat.NAME, beat_at=now - timedelta(seconds=600),
-                             worker_at=now - timedelta(seconds=10))
+    beats(600, 10, 10)
     status, body = get(client)
     assert status == 503
     assert failing(body) == ["beat"]
@@ -158,9 +181,7 @@ def test_no_heartbeat_at_all_fails_worker_and_beat(client):
 
 
 def test_the_staleness_limit_is_a_setting(client, settings):
-    now = timezone.now()
-    Heartbeat.objects.create(name=heartbeat.NAME, beat_at=now - timedelta(seconds=50),
-                             worker_at=now - timedelta(seconds=50))
+    beats(50, 50, 50)
     settings.ATTIK_HEARTBEAT_STALE_SECONDS = 120
     assert get(client)[0] == 200
     settings.ATTIK_HEARTBEAT_STALE_SECONDS = 30
@@ -175,11 +196,14 @@ def test_beat_records_only_the_heartbeat_task_it_publishes():
     assert beat.beat_at is not None and beat.worker_at is None
 
 
-def test_the_heartbeat_task_records_the_worker():
+def test_the_heartbeat_task_records_the_worker_of_its_lane():
     from operations.tasks import beat_heartbeat
 
     beat_heartbeat()
     assert heartbeat.last_heartbeat().worker_at is not None
+    assert heartbeat.lane_heartbeats()["background"] is None
+    beat_heartbeat(lane="background")
+    assert heartbeat.lane_heartbeats()["background"].worker_at is not None
 
 
 def test_the_heartbeat_is_on_the_beat_schedule_and_expires(settings):
@@ -187,6 +211,11 @@ def test_the_heartbeat_is_on_the_beat_schedule_and_expires(settings):
     assert entry["task"] == heartbeat.TASK_NAME
     assert entry["schedule"] <= 60
     assert entry["options"]["expires"] < settings.ATTIK_HEARTBEAT_STALE_SECONDS
+    background = settings.CELERY_BEAT_SCHEDULE["operations-heartbeat-background"]
+    assert background["task"] == heartbeat.TASK_NAME
+    assert background["kwargs"] == {"lane": "background"}
+    assert background["options"]["queue"] == (settings.CELERY_TASK_DEFAULT_QUEUE
+                                              + settings.CELERY_BACKGROUND_SUFFIX)
 
 
 @pytest.mark.usefixtures("fresh_heartbeats")
@@ -194,3 +223,17 @@ def test_it_answers_over_plain_http_when_https_is_enforced(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/health/").status_code == 200  # a load balancer's probe
     assert client.get("/metrics").status_code == 301  # the token only travels over https
+
+
+def test_the_procfile_runs_a_worker_per_lane_the_background_one_niced_below(settings):
+    from tests.worker import ROOT
+
+    lines = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines()
+                 if line.strip() and not line.startswith("#"))
+    workers = {name: command for name, command in lines.items() if " worker " in command}
+    queues = {command.split(" -Q ")[1].split()[0].replace("${ATTIK_QUEUE:-attik}", "attik"):
+              int(command.split("nice -n ")[1].split()[0]) for command in workers.values()}
+    first = settings.CELERY_TASK_QUEUES[0].name
+    assert queues.keys() == {first, first + settings.CELERY_BACKGROUND_SUFFIX}, workers
+    assert queues[first] < queues[first + settings.CELERY_BACKGROUND_SUFFIX]
+    assert sum(" beat " in command for command in lines.values()) == 1

@@ -10,7 +10,7 @@ from spectora_integration.sync import runs
 from tests.factories import CompanyFactory
 from tests.spectora_fixtures import connect_company
 from tests.spectora_integration.test_sync import book
-from tests.worker import wait_for
+from tests.worker import WorkerProcess, unique_queue, wait_for
 from workorders.models import Workorder
 
 pytestmark = [
@@ -97,3 +97,30 @@ def test_another_company_s_background_runs_pass_a_backlog_waiting_for_its_rate(
     assert waiting(backlog) > BACKLOG // 3
     settle(backlog)
     assert not SyncRun.objects.filter(state=RunState.FAILED).exists()
+
+
+def test_the_procfile_s_lanes_a_person_s_sync_never_waits_for_the_background_worker(
+        company, sandbox, settings):
+    """The Procfile runs a worker per lane: the first lane's serves people (and every other
+    task) even when the background worker is busy or gone, and the background lane's runs
+    wait for their own worker, never for the first lane's."""
+    queue = unique_queue("lanes")
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    wired = connect_company(company, sandbox)
+    automatic, clicked = book(wired, address="1 Auto St"), book(wired, address="2 Click St")
+    first = WorkerProcess(queue, concurrency=1, lane="first").start()
+    background = WorkerProcess(queue, concurrency=1, lane="background")
+    try:
+        auto_run = runs.sync_request(automatic, None, trigger=Trigger.DRIFT)
+        runs.sync_request(clicked, None, trigger=Trigger.MANUAL)
+        wait_for(SpectoraLink.objects.filter(workorder=clicked,
+                                             sync_state=SyncState.SYNCED).exists, timeout=60)
+        time.sleep(1.0)  # the first lane's worker had time to take the other, and did not
+        auto_run.refresh_from_db()
+        assert (auto_run.state, auto_run.attempts) == (RunState.QUEUED, 0)
+        background.start()
+        wait_for(SpectoraLink.objects.filter(workorder=automatic,
+                                             sync_state=SyncState.SYNCED).exists, timeout=60)
+    finally:
+        first.stop()
+        background.stop()
