@@ -242,16 +242,24 @@ def workorder_edit(request, pk):
         except ApplicationError as error:
             group.add_service_error(error)
         else:
-            if updated.version == workorder.version:
-                messages.info(request, f"Nothing changed on {updated}.")
-            else:
-                messages.success(request, f"Saved your changes to {updated}.")
-            return redirect("workorders:detail", pk=updated.pk)
+            return _after_save(request, workorder, updated,
+                               unchanged=f"Nothing changed on {updated}.",
+                               changed=f"Saved your changes to {updated}.")
     return page(
         request,
         "workorders/form.html",
         {"group": group, "workorder": workorder},
     )
+
+
+def _after_save(request, before, updated, *, unchanged: str, changed: str):
+    """Say whether the save changed anything (the version moves only if it did), then
+    show the workorder."""
+    if updated.version == before.version:
+        messages.info(request, unchanged)
+    else:
+        messages.success(request, changed)
+    return redirect("workorders:detail", pk=updated.pk)
 
 
 @member_required
@@ -279,11 +287,9 @@ def workorder_reschedule(request, pk):
         except ApplicationError as error:
             apply_service_error(form, error)
         else:
-            if updated.version == workorder.version:
-                messages.info(request, f"{updated} already had that time; nothing changed.")
-            else:
-                messages.success(request, f"Rescheduled {updated}.")
-            return redirect("workorders:detail", pk=updated.pk)
+            return _after_save(request, workorder, updated,
+                               unchanged=f"{updated} already had that time; nothing changed.",
+                               changed=f"Rescheduled {updated}.")
     return page(
         request,
         "workorders/reschedule.html",

@@ -258,23 +258,25 @@ def staff(request):
     return _page(request, "spectora_integration/staff.html", context)
 
 
-def _inspectors_for_change(request):
+def _inspector_form(request, form_class, **kwargs):
+    """The bound form over Spectora's inspectors when it is valid; otherwise None, with
+    the reason (Spectora unreadable, or the form's first error) said to the person."""
     catalogue = _catalogue(_company(request), "inspectors")
     if not catalogue.ok:
         messages.error(request, f"Nothing changed. {catalogue.problem}")
-    return catalogue
+        return None
+    form = form_class(request.POST, inspectors=catalogue.inspectors, **kwargs)
+    if not form.is_valid():
+        messages.error(request, f"Nothing changed. {_first_error(form)}")
+        return None
+    return form
 
 
 @admin_required
 @require_POST
 def staff_link(request):
-    company = _company(request)
-    catalogue = _inspectors_for_change(request)
-    if not catalogue.ok:
-        return redirect("spectora:staff")
-    form = StaffLinkForm(request.POST, company=company, inspectors=catalogue.inspectors)
-    if not form.is_valid():
-        messages.error(request, f"Nothing changed. {_first_error(form)}")
+    form = _inspector_form(request, StaffLinkForm, company=_company(request))
+    if form is None:
         return redirect("spectora:staff")
     employee = form.cleaned_data["employee"]
     try:
@@ -312,16 +314,12 @@ def staff_unlink(request):
 @admin_required
 @require_POST
 def staff_create(request):
-    company = _company(request)
-    catalogue = _inspectors_for_change(request)
-    if not catalogue.ok:
-        return redirect("spectora:staff")
-    form = InspectorForm(request.POST, inspectors=catalogue.inspectors)
-    if not form.is_valid():
-        messages.error(request, f"Nothing changed. {_first_error(form)}")
+    form = _inspector_form(request, InspectorForm)
+    if form is None:
         return redirect("spectora:staff")
     try:
-        employee = setup.staff_create_from_inspector(company, form.inspector, user=request.user)
+        employee = setup.staff_create_from_inspector(_company(request), form.inspector,
+                                                      user=request.user)
     except ValidationFailed as exc:
         messages.error(request, f"Nothing changed. {exc.message}")
     else:
