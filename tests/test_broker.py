@@ -126,8 +126,12 @@ def test_exchange_table_keeps_every_binding_and_drops_a_deleted_one(tmp_path):
 
 
 @pytest.mark.parametrize("url", ["filesystem://", "filesystem:///"])
-def test_filesystem_urls_use_our_transport(url, settings):
+def test_filesystem_urls_use_our_transport(url, settings, tmp_path, monkeypatch):
     from attik.celery import app
+
+    # On Redis settings the app has no filesystem folders: kombu's relative defaults
+    # ("control", ...) must not land in the checkout.
+    monkeypatch.chdir(tmp_path)
 
     with app.connection_for_write(url) as conn:
         assert type(conn.transport) is broker.Transport
