@@ -228,6 +228,10 @@ CONTENT_SECURITY_POLICY = {
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Behind N trusted proxies, the client's address comes from X-Forwarded-For (attik/client_ip.py);
+# without it every user would share the proxy's address and one stranger could lock them out.
+ATTIK_PROXY_COUNT = env.int("ATTIK_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "attik.client_ip.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 

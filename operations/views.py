@@ -7,14 +7,14 @@ import hmac
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client.exposition import choose_encoder
 
 from operations import checks, metrics
 
 
 @never_cache
-@require_GET
+@require_safe
 def health(request):
     """No auth and nothing secret: which of database, broker, worker and beat is failing."""
     ok, found = checks.health()
@@ -33,7 +33,7 @@ def _authorized(request) -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics_view(request):
     if not _authorized(request):
         response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")

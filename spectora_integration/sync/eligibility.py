@@ -153,21 +153,25 @@ def missing_links(workorder: Workorder) -> list[str]:
     if unlinked:
         problems.append(
             f"Not linked to a Spectora inspector: {', '.join(unlinked)}. "
-            "An admin can link them on the Sync Spectora Staff page."
+            f"An admin can link {_them(unlinked)} on the Sync Spectora Staff page."
         )
     unmapped = sorted({m.name for m in items if m.kind == SERVICE})
     untemplated = sorted({m.name for m in items if m.kind == TEMPLATE})
     if unmapped:
         problems.append(
             f"Not mapped to a Spectora service: {', '.join(unmapped)}. "
-            "An admin can map them on the Service mapping page."
+            f"An admin can map {_them(unmapped)} on the Service mapping page."
         )
     if untemplated:
         problems.append(
             f"Report types without a Spectora template: {', '.join(untemplated)}. "
-            "An admin can map them on the Service mapping page."
+            f"An admin can map {_them(untemplated)} on the Service mapping page."
         )
     return problems
+
+
+def _them(names: list[str]) -> str:
+    return "it" if len(names) == 1 else "them"
 
 
 def problems_fix_url(problems: list[str]) -> str:

@@ -130,5 +130,7 @@ def _in_flight_status(workorder, link, now: datetime) -> SyncStatus:
             label += f", next try at {clock(next_at)}"
         return SyncStatus(state, RETRYING, label, link.last_error, attempt=attempt,
                           next_at=next_at)
-    label = f"Sync queued, next try at {clock(next_at)}" if next_at else "Sync queued"
+    # Never tried yet: waiting for its turn in the company's rate budget (a bulk re-sync
+    # is paced), not for a retry, so no word of trying again.
+    label = f"Sync queued, starts about {clock(next_at)}" if next_at else "Sync queued"
     return SyncStatus(state, state, label, link.last_error if next_at else "", next_at=next_at)

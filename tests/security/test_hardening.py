@@ -173,3 +173,31 @@ def test_the_api_key_and_webhook_secret_never_show(spectora, admin_user, caplog,
         assert webhook_secret.removeprefix("whsec_") not in text
     for personal in (wo.client_name, wo.client_email, wo.address):
         assert personal not in json_output.getvalue()
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_a_stranger_cannot_lock_a_user_out_for_everyone(settings, office_user):
+    """Throttling counts (username, address). Behind a load balancer the address is the
+    client's, from X-Forwarded-For counted from the right, not the balancer's (found from
+    outside: ten wrong passwords locked the user out for every caller)."""
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.ATTIK_PROXY_COUNT = 1
+    balancer = {"REMOTE_ADDR": "10.0.0.1"}
+    stranger = Client(**balancer, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    for _ in range(3):
+        stranger.post(reverse("login"), {"username": office_user.username, "password": "wrong"})
+    login = {"username": office_user.username, "password": PASSWORD}
+    assert stranger.post(reverse("login"), login).status_code == 429
+    # A spoofed address on the left does not free the stranger.
+    spoofed = Client(**balancer, HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.9")
+    assert spoofed.post(reverse("login"), login).status_code == 429
+    user = Client(**balancer, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert user.post(reverse("login"), login).status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/health/", "/metrics"])
+def test_probes_may_use_head(client, path):
+    """Uptime checkers often probe with HEAD (found from outside: 405)."""
+    assert client.head(path).status_code == client.get(path).status_code

@@ -131,3 +131,16 @@ def test_the_failed_syncs_page_is_company_scoped(client, spectora, other_company
     client.post(reverse("spectora:failed_syncs"), {"action": "retry", "run": [run.pk]})
     run.refresh_from_db()
     assert run.dismissed_at is None
+
+
+def test_the_skipped_banner_points_at_the_fix_the_message_names(client, spectora, admin_user):
+    """An unmapped service alone: the advice is the Service mapping page, not the staff
+    links, and one service is "it" (found from outside)."""
+    wo = book(spectora, services_=[spectora.unmapped])
+    client.force_login(admin_user)
+    client.post(reverse("spectora:workorder_sync", args=[wo.pk]))
+    banner = client.get(reverse("workorders:detail", args=[wo.pk])).content.decode()
+    banner = banner[banner.index('data-sync-problem="skipped"'):][:1500]
+    assert "An admin can map it on the Service mapping page." in banner
+    assert reverse("spectora:services") in banner
+    assert reverse("spectora:staff") not in banner

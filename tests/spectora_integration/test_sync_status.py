@@ -154,3 +154,17 @@ def test_a_failing_connection_is_not_the_same_as_a_pause(office_client, spectora
     wo = book(spectora)
     runs.sync_request(wo)
     assert label(chip(office_client, wo)) == "Sync queued"
+
+
+def test_a_run_waiting_its_turn_says_when_it_starts_not_when_it_is_tried_again(
+        office_client, spectora):
+    """A paced run of a bulk re-sync has never failed: "next try" read as a retry after an
+    error (found from outside)."""
+    wo = book(spectora)
+    run = runs.sync_request(wo, None, trigger="bulk")
+    SyncRun.objects.filter(pk=run.pk).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=2))
+    html = chip(office_client, wo, banner=True)
+    run.refresh_from_db()
+    assert label(html) == f"Sync queued, starts about {clock(run.next_attempt_at)}"
+    assert "data-sync-problem" not in html
