@@ -190,6 +190,9 @@ class SyncBatch(models.Model):
     force = models.BooleanField(default=False)
     total = models.PositiveIntegerField(default=0)  # workorders queued (new runs and joined ones)
     skipped = models.PositiveIntegerField(default=0)  # upcoming workorders left out
+    # Why they were left out, one group per reason (sync.bulk.SkipGroup.as_dict): the
+    # reason, its fix page, how many, and the first workorders (pk, number) it names.
+    left_out = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

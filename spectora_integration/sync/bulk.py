@@ -32,6 +32,10 @@ from workorders.models import Origin, Workorder, WorkorderStatus
 CHUNK = runs.BULK_CHUNK
 
 
+# Workorders named per reason on the progress panel; the count says how many in all.
+NAMED_PER_REASON = 20
+
+
 @dataclass(frozen=True)
 class SkipGroup:
     """Upcoming workorders left out for one reason (one missing link, or cancelled...)."""
@@ -40,6 +44,11 @@ class SkipGroup:
     reason: str
     count: int
     fix_url_name: str = ""
+    workorders: tuple[tuple[int, str], ...] = ()  # (pk, "WO-1022"), the first few
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "reason": self.reason, "count": self.count,
+                "fix": self.fix_url_name, "workorders": [list(w) for w in self.workorders]}
 
 
 @dataclass
@@ -85,7 +94,11 @@ def _candidates(workorders: QuerySet[Workorder]):
         yield from _with_children(Workorder.objects.filter(pk__in=ids[start:start + CHUNK]))
 
 
-def _sort_out(workorders, connection, left_out: Counter, reasons: dict) -> list[Workorder]:
+def _sort_out(workorders, connection, left_out: Counter, reasons: dict,
+              named: dict | None = None) -> list[Workorder]:
+    """The eligible ones; the others counted in ``left_out`` by reason, and the first
+    ``NAMED_PER_REASON`` of each reason named in ``named`` (pk, number)."""
+    named = {} if named is None else named
     eligible = []
     for workorder in workorders:
         ineligible = check_eligibility(workorder, connection=connection)
@@ -94,19 +107,26 @@ def _sort_out(workorders, connection, left_out: Counter, reasons: dict) -> list[
             continue
         left_out["workorders"] += 1
         if ineligible.code != "missing_links":
-            _count(left_out, reasons, ineligible)
-            continue
-        for missing in missing_items(workorder):
-            key = (ineligible.code, missing.reason)
-            reasons[key] = missing.fix_url_name
-            left_out[key] += 1
+            keys = [_count(left_out, reasons, ineligible)]
+        else:
+            keys = []
+            for missing in missing_items(workorder):
+                key = (ineligible.code, missing.reason)
+                reasons[key] = missing.fix_url_name
+                left_out[key] += 1
+                keys.append(key)
+        for key in keys:
+            names = named.setdefault(key, [])
+            if len(names) < NAMED_PER_REASON:
+                names.append((workorder.pk, str(workorder)))
     return eligible
 
 
-def _count(left_out: Counter, reasons: dict, ineligible: Ineligible, n: int = 1) -> None:
+def _count(left_out: Counter, reasons: dict, ineligible: Ineligible, n: int = 1) -> tuple:
     key = (ineligible.code, ineligible.message)
     reasons[key] = ineligible.fix_url_name
     left_out[key] += n
+    return key
 
 
 def sync_all(company, user, *, force: bool = False) -> SyncAllResult:
@@ -119,7 +139,7 @@ def sync_all(company, user, *, force: bool = False) -> SyncAllResult:
     if not is_connected(connection):
         raise NotConnected(NOT_CONNECTED.message)
     workorders = upcoming(company)
-    left_out, reasons = Counter(), {}
+    left_out, reasons, named = Counter(), {}, {}
     excluded = workorders.aggregate(
         cancelled=Count("pk", filter=Q(status=WorkorderStatus.CANCELLED)),
         spectora=Count("pk", filter=Q(origin=Origin.SPECTORA)
@@ -130,10 +150,17 @@ def sync_all(company, user, *, force: bool = False) -> SyncAllResult:
         if n:
             _count(left_out, reasons, ineligible, n)
             left_out["workorders"] += n
-    eligible = _sort_out(_candidates(workorders), connection, left_out, reasons)
+    eligible = _sort_out(_candidates(workorders), connection, left_out, reasons, named)
+    groups = sorted(
+        (SkipGroup(code, reason, left_out[(code, reason)], reasons[(code, reason)],
+                   tuple(named.get((code, reason), ())))
+         for code, reason in reasons),
+        key=lambda g: (-g.count, g.reason),
+    )
     batch = SyncBatch.objects.create(
         company=company, requested_by=user if getattr(user, "pk", None) else None,
         force=force, skipped=left_out["workorders"],
+        left_out=[group.as_dict() for group in groups],
     )
     label = "Force sync" if force else "Sync"
     queued = runs.sync_request_many(
@@ -142,11 +169,6 @@ def sync_all(company, user, *, force: bool = False) -> SyncAllResult:
     )
     SyncBatch.objects.filter(pk=batch.pk).update(total=queued.queued)
     batch.total = queued.queued
-    groups = sorted(
-        (SkipGroup(code, reason, left_out[(code, reason)], reasons[(code, reason)])
-         for code, reason in reasons),
-        key=lambda g: (-g.count, g.reason),
-    )
     return SyncAllResult(batch=batch, queued=queued.queued, new=queued.new,
                          joined=queued.joined, skipped=left_out["workorders"], groups=groups)
 

@@ -362,3 +362,35 @@ def test_sync_request_many_refuses_another_companys_workorders(spectora, other_c
         runs.sync_request_many(spectora.connection.company,
                                [WorkorderFactory(company=other_company)])
     assert not SyncRun.objects.exists()
+
+
+def test_the_progress_names_the_workorders_left_out_and_links_their_fix(admin_client, spectora):
+    """The reasons stay on the page after the toast is gone, with the workorders they name
+    and where to fix them (found from outside: only a toast said why, naming nobody)."""
+    book(spectora)
+    waiting = [book(spectora, inspectors=[spectora.unlinked]) for _ in range(2)]
+    unmapped = book(spectora, services_=[spectora.unmapped])
+    admin_client.post(reverse("spectora:sync_all"), {})
+
+    partial = admin_client.get(reverse("spectora:sync_all_progress")).content.decode()
+    left_out = partial[partial.index("data-left-out"):]
+    assert "3 upcoming workorders left out when it was asked:" in left_out
+    inspector_line = next(line for line in left_out.splitlines() if spectora.unlinked.name in line)
+    for wo in waiting:
+        link = f'<a href="{reverse("workorders:detail", args=[wo.pk])}">{wo}</a>'
+        assert link in inspector_line
+    assert f'<a href="{reverse("spectora:staff")}">Fix it</a>' in inspector_line
+    service_line = next(line for line in left_out.splitlines() if spectora.unmapped.name in line)
+    assert str(unmapped) in service_line
+    assert reverse("spectora:services") in service_line
+    assert SyncBatch.objects.get().left_out[0]["count"] == 2
+
+
+def test_a_reason_naming_many_workorders_names_the_first_and_the_count(spectora, admin_user,
+                                                                        monkeypatch):
+    monkeypatch.setattr(bulk, "NAMED_PER_REASON", 2)
+    for _ in range(3):
+        book(spectora, inspectors=[spectora.unlinked])
+    api(admin_user).post(SYNC_ALL, {}, format="json")
+    (group,) = SyncBatch.objects.get().left_out
+    assert (group["count"], len(group["workorders"])) == (3, 2)
