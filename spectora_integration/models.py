@@ -191,7 +191,7 @@ class SyncBatch(models.Model):
     total = models.PositiveIntegerField(default=0)  # workorders queued (new runs and joined ones)
     skipped = models.PositiveIntegerField(default=0)  # upcoming workorders left out
     # Why they were left out, one group per reason (sync.bulk.SkipGroup.as_dict): the
-    # reason, its fix page, how many, and the first workorders (pk, number) it names.
+    # reason, its fix page, how many, and the first workorders it names (pk, "WO-1022").
     left_out = models.JSONField(default=list, blank=True)
 
     class Meta:

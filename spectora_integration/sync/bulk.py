@@ -97,7 +97,7 @@ def _candidates(workorders: QuerySet[Workorder]):
 def _sort_out(workorders, connection, left_out: Counter, reasons: dict,
               named: dict | None = None) -> list[Workorder]:
     """The eligible ones; the others counted in ``left_out`` by reason, and the first
-    ``NAMED_PER_REASON`` of each reason named in ``named`` (pk, number)."""
+    ``NAMED_PER_REASON`` of each reason named in ``named`` (pk, "WO-1022")."""
     named = {} if named is None else named
     eligible = []
     for workorder in workorders:

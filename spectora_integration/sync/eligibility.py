@@ -145,6 +145,22 @@ def missing_items(workorder: Workorder) -> list[Missing]:
     return found + list(services.values()) + list(templates.values())
 
 
+# How each missing-link sentence starts, and the page that fixes it. The sentences and
+# the pages the banners point to are read from here only (``fix_pages``).
+UNLINKED, UNMAPPED, UNTEMPLATED = (
+    "Not linked to a Spectora inspector", "Not mapped to a Spectora service",
+    "Report types without a Spectora template",
+)
+FIX_PAGES = {UNLINKED: "spectora:staff", UNMAPPED: "spectora:services",
+             UNTEMPLATED: "spectora:services"}
+
+
+def fix_pages(message: str) -> list[str]:
+    """The URL names of the pages that fix what ``message`` names, in order, once each."""
+    pages = [page for start, page in FIX_PAGES.items() if start in message]
+    return list(dict.fromkeys(pages))
+
+
 def missing_links(workorder: Workorder) -> list[str]:
     """Sentences naming each inspector or service that Spectora does not know yet."""
     problems = []
@@ -152,19 +168,19 @@ def missing_links(workorder: Workorder) -> list[str]:
     unlinked = [m.name for m in items if m.kind == INSPECTOR]
     if unlinked:
         problems.append(
-            f"Not linked to a Spectora inspector: {', '.join(unlinked)}. "
+            f"{UNLINKED}: {', '.join(unlinked)}. "
             f"An admin can link {_them(unlinked)} on the Sync Spectora Staff page."
         )
     unmapped = sorted({m.name for m in items if m.kind == SERVICE})
     untemplated = sorted({m.name for m in items if m.kind == TEMPLATE})
     if unmapped:
         problems.append(
-            f"Not mapped to a Spectora service: {', '.join(unmapped)}. "
+            f"{UNMAPPED}: {', '.join(unmapped)}. "
             f"An admin can map {_them(unmapped)} on the Service mapping page."
         )
     if untemplated:
         problems.append(
-            f"Report types without a Spectora template: {', '.join(untemplated)}. "
+            f"{UNTEMPLATED}: {', '.join(untemplated)}. "
             f"An admin can map {_them(untemplated)} on the Service mapping page."
         )
     return problems
@@ -175,6 +191,5 @@ def _them(names: list[str]) -> str:
 
 
 def problems_fix_url(problems: list[str]) -> str:
-    if problems and problems[0].startswith("Not linked"):
-        return "spectora:staff"
-    return "spectora:services"
+    pages = fix_pages(problems[0]) if problems else []
+    return pages[0] if pages else "spectora:services"
